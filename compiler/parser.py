@@ -1,0 +1,603 @@
+"""Parse Flowfile text into nodes: the cached lark parser, the node-building Transformer, lark errors translated."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import re
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import DedentError, Indenter
+
+from . import nodes as n
+from .errors import FlowError, FlowSyntaxError, error
+
+GRAMMAR = os.path.join(os.path.dirname(__file__), "flowfile.lark")
+
+
+class FlowIndenter(Indenter):
+    """Turn leading spaces into _INDENT/_DEDENT tokens; newlines inside brackets do not count."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+@functools.lru_cache(maxsize=None)
+def _lark() -> Lark:
+    # cache=True keeps the compiled LALR tables in the temp dir, keyed by the grammar's hash,
+    # so every later start-up skips grammar analysis.
+    return Lark.open(
+        GRAMMAR,
+        parser="lalr",
+        postlex=FlowIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
+    """Parse a Flowfile's text; raise FlowSyntaxError with a rendered-ready diagnostic on bad input."""
+    _check_tabs(text, path)
+    source = text if text.endswith("\n") else text + "\n"
+    try:
+        tree = _lark().parse(source)
+    except UnexpectedInput as exc:
+        raise FlowSyntaxError(_translate(exc, source, path)) from None
+    except DedentError as exc:
+        line = _dedent_line(source, str(exc))
+        raise FlowSyntaxError(
+            error("E001", "unindent does not match any outer indentation level", _line_span(path, source, line))
+        ) from None
+    try:
+        flowfile = ToNodes(path).transform(tree)
+    except VisitError as exc:  # lark wraps what a Transformer raises
+        if isinstance(exc.orig_exc, FlowError):
+            raise exc.orig_exc from None
+        raise
+    return n.Flowfile(
+        path=flowfile.path,
+        rules=flowfile.rules,
+        ranges=flowfile.ranges,
+        targets=flowfile.targets,
+        default=flowfile.default,
+        spark=flowfile.spark,
+        database=flowfile.database,
+        suppressions=find_suppressions(text),
+    )
+
+
+def parse_file(path: str) -> n.Flowfile:
+    with open(path, encoding="utf-8") as handle:
+        return parse(handle.read(), path)
+
+
+_NOQA = re.compile(r"#.*?\bnoqa\b(?::\s*(?P<codes>[A-Z]\d{3}(?:\s*,\s*[A-Z]\d{3})*))?")
+
+
+def find_suppressions(text: str) -> dict:
+    """Lines with a `# noqa` or `# noqa: W301,E201` comment -> the codes silenced there (None: all)."""
+    found = {}
+    if "noqa" not in text:
+        return found
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _NOQA.search(line)
+        if match:
+            codes = match.group("codes")
+            found[number] = None if codes is None else {c.strip() for c in codes.split(",")}
+    return found
+
+
+def _check_tabs(text: str, path: str) -> None:
+    if "\t" not in text:
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.lstrip(" \t")
+        indent = line[: len(line) - len(stripped)]
+        if "\t" in indent and stripped and not stripped.startswith("#"):
+            column = indent.index("\t") + 1
+            raise FlowSyntaxError(
+                error(
+                    "E002",
+                    "indentation contains a tab",
+                    n.Span(path, number, column, number, column + 1),
+                    hint="indent with spaces only (4 per level is usual)",
+                )
+            )
+
+
+def _line_span(path: str, source: str, line: int) -> n.Span:
+    lines = source.splitlines()
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    column = len(text) - len(text.lstrip()) + 1
+    return n.Span(path, line, column, line, len(text) + 1)
+
+
+def _dedent_line(source: str, message: str) -> int:
+    # lark's DedentError has no position; find the first line whose indent matches no open level.
+    levels = [0]
+    for number, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent > levels[-1]:
+            levels.append(indent)
+        else:
+            while indent < levels[-1]:
+                levels.pop()
+            if indent != levels[-1]:
+                return number
+    return 1
+
+
+# ---------------------------------------------------------------------------- lark errors
+
+_READABLE = {
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "end of block",
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": 'a """string"""',
+    "INT": "a number",
+    "TEMPORAL": "a date or interval",
+    "DURATION": "a duration like 30m",
+    "COLON": "':'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "DOT": "'.'",
+    "DOTDOT": "'..'",
+    "MINUS": "'-'",
+    "PLUS": "'+'",
+    "COMPARE": "a comparison",
+    "$END": "end of file",
+    "SPARK_SUBMIT": "'spark-submit'",
+    "OUTPUT_KIND": "'dir' or 'table'",
+    "EXTERNAL": "'external'",
+    "INSIGNIFICANT": "'insignificant'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "ARRAY": "'[]'",
+}
+
+
+def _readable(terminal: str) -> str:
+    if terminal in _READABLE:
+        return _READABLE[terminal]
+    name = _lark().get_terminal(terminal) if terminal in _terminal_names() else None
+    if name is not None and hasattr(name.pattern, "value") and name.pattern.type == "str":
+        return f"'{name.pattern.value}'"
+    return terminal.lower()
+
+
+@functools.lru_cache(maxsize=1)
+def _terminal_names() -> frozenset:
+    return frozenset(t.name for t in _lark().terminals)
+
+
+def _token_text(token: Token) -> str:
+    if token.type == "_NL":
+        return "end of line"
+    if token.type == "_INDENT":
+        return "an indented block"
+    if token.type == "_DEDENT":
+        return "end of block"
+    if token.type == "$END":
+        return "end of file"
+    return f"'{token}'"
+
+
+def _translate(exc: UnexpectedInput, source: str, path: str):
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        expected = sorted({_readable(t) for t in exc.expected if not t.startswith("__")})
+        if token.type == "_INDENT":
+            line = token.end_line or token.line
+            return error("E003", "unexpected indentation", _line_span(path, source, line),
+                         hint="only rule bodies, settings and requires lists are indented")
+        if token.type in ("_NL", "_DEDENT", "$END"):
+            line = token.line if token.type != "_NL" else _nl_line(token)
+            span = _end_of_line_span(path, source, line)
+        else:
+            span = _token_span(path, token)
+        message = f"unexpected {_token_text(token)}"
+        if expected:
+            shown = expected if len(expected) <= 6 else expected[:6] + ["..."]
+            message += ", expected " + " or ".join(shown) if len(shown) <= 2 else ", expected one of: " + ", ".join(shown)
+        return error("E004", message, span)
+    if isinstance(exc, UnexpectedCharacters):
+        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        span = n.Span(path, exc.line, exc.column, exc.line, exc.column + 1)
+        if char == "'":
+            return error("E005", "strings use double quotes", span, hint='write "text" instead of \'text\'')
+        if char == '"':
+            return error("E005", "unterminated string", span)
+        return error("E005", f"unexpected character {char!r}", span)
+    if isinstance(exc, UnexpectedEOF):
+        lines = source.rstrip("\n").splitlines()
+        return error("E004", "unexpected end of file", _end_of_line_span(path, source, len(lines)))
+    return error("E004", str(exc).splitlines()[0], None)
+
+
+def _nl_line(token: Token) -> int:
+    # an _NL token starts at the end of the line that it ends
+    return token.line
+
+
+def _end_of_line_span(path: str, source: str, line: int) -> n.Span:
+    lines = source.splitlines()
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    column = len(text.rstrip()) + 1
+    return n.Span(path, line, column, line, column + 1)
+
+
+def _token_span(path: str, token: Token) -> n.Span:
+    return n.Span(path, token.line, token.column, token.end_line, token.end_column)
+
+
+# ---------------------------------------------------------------------------- tree -> nodes
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
+    number = float(match[1])
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def _unquote(token: Token) -> str:
+    if token.type == "LONG_STRING":
+        return str(token)[3:-3]  # raw: SQL keeps its backslashes
+    return ast.literal_eval(str(token))
+
+
+@v_args(meta=True)
+class ToNodes(Transformer):
+    """Build nodes from the parse tree, one method per grammar rule, named after it."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _span(self, meta) -> n.Span:
+        return n.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, token: Token) -> n.Span:
+        return n.Span(self.path, token.line, token.column, token.end_line, token.end_column)
+
+    # ------------------------------------------------------------ expressions
+    def name(self, meta, children):
+        return n.Name(str(children[0]), self._span(meta))
+
+    def int_lit(self, meta, children):
+        return n.Literal("int", int(children[0]), self._span(meta))
+
+    def str_lit(self, meta, children):
+        return n.Literal("str", _unquote(children[0]), self._span(meta))
+
+    def temporal_lit(self, meta, children):
+        return n.Literal("temporal", str(children[0]), self._span(meta))
+
+    def true_lit(self, meta, children):
+        return n.Literal("bool", True, self._span(meta))
+
+    def false_lit(self, meta, children):
+        return n.Literal("bool", False, self._span(meta))
+
+    def list_items(self, meta, children):
+        return tuple(children)
+
+    def list_(self, meta, children):
+        items = children[0] if children and children[0] is not None else ()
+        return n.ListExpr(tuple(items), self._span(meta))
+
+    def attribute(self, meta, children):
+        value, attr = children
+        return n.Attribute(value, str(attr), self._span(meta))
+
+    def kwarg(self, meta, children):
+        name, value = children
+        return ("kwarg", str(name), value, self._span(meta))
+
+    def span_range(self, meta, children):
+        first, _, last = children
+        return n.SpanRange(first, last, self._span(meta))
+
+    def args(self, meta, children):
+        return list(children)
+
+    def call(self, meta, children):
+        func, args = children
+        positional, keywords = [], []
+        for arg in args or ():
+            if isinstance(arg, tuple) and arg and arg[0] == "kwarg":
+                keywords.append((arg[1], arg[2], arg[3]))
+            else:
+                if keywords:
+                    raise FlowSyntaxError(error("E006", "positional argument after a keyword argument", _expr_span(arg)))
+                positional.append(arg)
+        return n.FuncCall(str(func), tuple(positional), tuple(keywords), self._span(meta), self._tspan(func))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return n.BinOp(str(op), left, right, self._span(meta))
+
+    def arith(self, meta, children):
+        left, op, right = children
+        return n.BinOp(str(op), left, right, self._span(meta))
+
+    def or_(self, meta, children):
+        return n.BinOp("or", children[0], children[1], self._span(meta))
+
+    def and_(self, meta, children):
+        return n.BinOp("and", children[0], children[1], self._span(meta))
+
+    def not_(self, meta, children):
+        return n.Not(children[0], self._span(meta))
+
+    def conditional(self, meta, children):
+        then, condition, otherwise = children
+        return n.Conditional(then, condition, otherwise, self._span(meta))
+
+    def comprehension(self, meta, children):
+        element, var, iterable, condition = children
+        return n.Comprehension(element, str(var), self._tspan(var), iterable, condition, self._span(meta))
+
+    def req_list(self, meta, children):
+        return tuple(children)
+
+    def req_lines(self, meta, children):
+        return tuple(children)
+
+    # ------------------------------------------------------------ settings
+    def key(self, meta, children):
+        if len(children) == 1 and children[0].type == "STRING":
+            return _unquote(children[0])
+        return "".join(str(token) for token in children)
+
+    anykey = key
+
+    def duration(self, meta, children):
+        return ("duration", _seconds(str(children[0])), str(children[0]))
+
+    def long_string(self, meta, children):
+        return n.Literal("str", _unquote(children[0]), self._span(meta))
+
+    def subsetting(self, meta, children):
+        return self.setting(meta, children)
+
+    def setting(self, meta, children):
+        key = children[0]
+        value = children[1:]
+        if len(value) == 1 and not isinstance(value[0], n.Setting):
+            plain = _plain(value[0])
+            value_span = _expr_span(value[0]) or self._span(meta)
+            return n.Setting(key, plain, self._span(meta), value_span)
+        return n.Setting(key, tuple(value), self._span(meta), self._span(meta))
+
+    # ------------------------------------------------------------ rules
+    def param(self, meta, children):
+        name, type_name, default, insignificant = children
+        return n.Param(
+            str(name), str(type_name), default, insignificant is None, self._span(meta), self._tspan(type_name)
+        )
+
+    def params(self, meta, children):
+        return tuple(children)
+
+    def doc(self, meta, children):
+        return ("doc", _clean_doc(_unquote(children[0])))
+
+    def dotted(self, meta, children):
+        return ".".join(str(c) for c in children)
+
+    def output_entry(self, meta, children):
+        kind, pattern = children
+        return n.Output(str(kind) if kind is not None else "file", _unquote(pattern), self._span(meta))
+
+    def requires_entry(self, meta, children):
+        return ("requires", children[0])
+
+    def python_entry(self, meta, children):
+        return n.PythonAction(children[0], self._span(meta))
+
+    def spark_entry(self, meta, children):
+        return n.SparkAction(children[0], self._span(meta))
+
+    def spark_submit_entry(self, meta, children):
+        app = children[1]
+        settings = {s.key: s for s in children[2:] if s is not None}
+        args = None
+        if "args" in settings:
+            value = settings.pop("args").value
+            args = tuple(value) if isinstance(value, list) else (value,)
+        return n.SparkSubmitAction(_unquote(app), settings, self._span(meta), args)
+
+    def sql_entry(self, meta, children):
+        token = children[0]
+        text = _unquote(token)
+        quote = 3 if token.type == "LONG_STRING" else 1
+        start = n.Span(self.path, token.line, token.column + quote, token.end_line, token.end_column)
+        if token.type == "STRING" and text.endswith(".sql") and "\n" not in text and " " not in text:
+            return n.SqlAction(None, text, self._span(meta), start)
+        return n.SqlAction(text, None, self._span(meta), start)
+
+    def column_type(self, meta, children):
+        words = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
+        numbers = [str(c) for c in children if isinstance(c, Token) and c.type == "INT"]
+        text = " ".join(words)
+        if numbers:
+            text += "(" + ",".join(numbers) + ")"
+        if any(isinstance(c, Token) and c.type == "ARRAY" for c in children):
+            text += "[]"
+        return text
+
+    def column(self, meta, children):
+        return n.Column(str(children[0]), children[1], self._span(meta))
+
+    def columns_setting(self, meta, children):
+        return ("columns", tuple(children), self._span(meta))
+
+    def load_entry(self, meta, children):
+        columns = ()
+        options = {}
+        spans = {}
+        for child in children:
+            if isinstance(child, tuple) and child[0] == "columns":
+                columns = child[1]
+            else:
+                options[child.key] = child.value
+                spans[child.key] = child.value_span
+        unknown = [k for k in options if k not in ("format", "header", "before", "after")]
+        if unknown:
+            bad = next(c for c in children if isinstance(c, n.Setting) and c.key == unknown[0])
+            raise FlowSyntaxError(
+                error("E007", f"unknown load setting '{unknown[0]}'", bad.span,
+                      hint="a load block takes columns, format, header, before and after")
+            )
+        if not columns:
+            raise FlowSyntaxError(error("E007", "a load block needs 'columns: name type, ...'", self._span(meta)))
+        return n.LoadAction(
+            columns,
+            self._span(meta),
+            format=options.get("format", "text"),
+            header=bool(options.get("header", False)),
+            before=options.get("before"),
+            after=options.get("after"),
+            before_span=spans.get("before"),
+            after_span=spans.get("after"),
+        )
+
+    def body(self, meta, children):
+        return list(children)
+
+    def rule_decl(self, meta, children):
+        external, name, params, body = children
+        doc = None
+        output = None
+        requires: tuple = ()
+        action = None
+        settings = []
+        retries = 0
+        timeout = None
+        for entry in body:
+            if isinstance(entry, tuple) and entry[0] == "doc":
+                doc = entry[1]
+            elif isinstance(entry, n.Output):
+                if output is not None:
+                    raise FlowSyntaxError(error("E008", f"rule '{name}' has two outputs", entry.span))
+                output = entry
+            elif isinstance(entry, tuple) and entry[0] == "requires":
+                requires = requires + tuple(entry[1])
+            elif isinstance(entry, (n.PythonAction, n.SparkAction, n.SparkSubmitAction, n.SqlAction, n.LoadAction)):
+                if action is not None:
+                    raise FlowSyntaxError(
+                        error("E008", f"rule '{name}' has two actions ({action.kind} and {entry.kind})", entry.span,
+                              hint="a rule runs exactly one action")
+                    )
+                action = entry
+            elif isinstance(entry, n.Setting):
+                settings.append(entry)
+                if entry.key == "retries":
+                    retries = entry.value
+                elif entry.key == "timeout":
+                    timeout = entry.value
+                elif entry.key == "doc" and isinstance(entry.value, str):
+                    doc = entry.value
+        return n.Rule(
+            name=str(name),
+            params=params or (),
+            output=output,
+            requires=requires,
+            action=action,
+            external=external is not None,
+            span=self._span(meta),
+            name_span=self._tspan(name),
+            doc=doc,
+            retries=retries,
+            timeout=timeout,
+            settings=tuple(settings),
+        )
+
+    def range_decl(self, meta, children):
+        name, value = children
+        return n.RangeDecl(str(name), value, self._span(meta), self._tspan(name))
+
+    def target_decl(self, meta, children):
+        name = children[0]
+        doc = None
+        requires = children[-1]
+        if len(children) == 3 and isinstance(children[1], tuple) and children[1] and children[1][0] == "doc":
+            doc = children[1][1]
+        return n.TargetDecl(str(name), tuple(requires), self._span(meta), self._tspan(name), doc)
+
+    def default_decl(self, meta, children):
+        return ("default", str(children[0]), self._tspan(children[0]))
+
+    def database_decl(self, meta, children):
+        return ("database", _unquote(children[0]), self._tspan(children[0]))
+
+    def spark_block(self, meta, children):
+        return ("spark", tuple(children))
+
+    def start(self, meta, children):
+        rules, ranges, targets = [], [], []
+        default = database = None
+        spark: tuple = ()
+        for child in children:
+            if isinstance(child, n.Rule):
+                rules.append(child)
+            elif isinstance(child, n.RangeDecl):
+                ranges.append(child)
+            elif isinstance(child, n.TargetDecl):
+                targets.append(child)
+            elif child[0] == "default":
+                default = (child[1], child[2])
+            elif child[0] == "database":
+                database = (child[1], child[2])
+            elif child[0] == "spark":
+                spark = spark + child[1]
+        return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database)
+
+
+def _clean_doc(text: str) -> str:
+    lines = text.strip().splitlines()
+    if not lines:
+        return ""
+    import textwrap
+
+    return (lines[0].strip() + "\n" + textwrap.dedent("\n".join(lines[1:]))).strip()
+
+
+def _expr_span(value):
+    return getattr(value, "span", None)
+
+
+def _plain(value):
+    """A settings value as plain Python: literals, lists, dotted names; other expressions stay nodes."""
+    if isinstance(value, tuple) and value and value[0] == "duration":
+        return value[1]
+    if isinstance(value, n.Literal):
+        return value.value
+    if isinstance(value, n.ListExpr):
+        return [_plain(item) for item in value.items]
+    if isinstance(value, n.Name):
+        return value.name
+    if isinstance(value, n.Attribute):
+        base = _plain(value.value)
+        if isinstance(base, str):
+            return base + "." + value.attr
+    return value

@@ -1,0 +1,284 @@
+"""Parameter types: dates and Luigi's date intervals, plus int, str and bool; parsing, text and patterns."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+ONE_DAY = _dt.timedelta(days=1)
+
+TYPE_NAMES = ("date", "interval", "int", "str", "bool")
+
+
+class TypeError_(ValueError):
+    """A value does not parse as the type asked for; the message says what was expected."""
+
+
+# ---------------------------------------------------------------------------- intervals
+
+
+class Interval:
+    """A half-open range of days [start, end) of one of Luigi's kinds: year, month, week, day, custom."""
+
+    __slots__ = ("kind", "start", "end", "_text", "_hash")
+
+    def __init__(self, kind: str, start: _dt.date, end: _dt.date, text: str | None = None):
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self._text = text
+        self._hash = None
+
+    # Luigi's text forms: 2012, 2012-06, 2012-W23, 2012-06-03, 2012-06-01-2012-06-15
+    def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            start = self.start
+            kind = self.kind
+            if kind == "year":
+                text = f"{start.year:04d}"
+            elif kind == "month":
+                text = f"{start.year:04d}-{start.month:02d}"
+            elif kind == "week":
+                year, week, _ = start.isocalendar()
+                text = f"{year:04d}-W{week:02d}"
+            elif kind == "day":
+                text = start.isoformat()
+            else:
+                text = f"{start.isoformat()}-{self.end.isoformat()}"
+            self._text = text
+        return text
+
+    def __repr__(self) -> str:
+        return f"Interval({str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Interval) and self.start == other.start and self.end == other.end
+
+    def __lt__(self, other: "Interval") -> bool:
+        return (self.start, self.end) < (other.start, other.end)
+
+    def __hash__(self) -> int:
+        value = self._hash
+        if value is None:
+            value = self._hash = hash((self.start, self.end))
+        return value
+
+    def __reduce__(self):
+        return (Interval, (self.kind, self.start, self.end))
+
+    def __iter__(self):
+        return iter(self.days)
+
+    def __len__(self) -> int:
+        return (self.end - self.start).days
+
+    def __contains__(self, day) -> bool:
+        return self.start <= day < self.end
+
+    @property
+    def days(self) -> list:
+        start = self.start
+        return [start + _dt.timedelta(days=i) for i in range((self.end - start).days)]
+
+    @property
+    def next(self) -> "Interval":
+        return shift(self, 1)
+
+    @property
+    def prev(self) -> "Interval":
+        return shift(self, -1)
+
+
+def year(y: int) -> Interval:
+    return Interval("year", _dt.date(y, 1, 1), _dt.date(y + 1, 1, 1))
+
+
+def month(y: int, m: int) -> Interval:
+    end = _dt.date(y + 1, 1, 1) if m == 12 else _dt.date(y, m + 1, 1)
+    return Interval("month", _dt.date(y, m, 1), end)
+
+
+def week(y: int, w: int) -> Interval:
+    start = _dt.date.fromisocalendar(y, w, 1)
+    return Interval("week", start, start + _dt.timedelta(days=7))
+
+
+def day(d: _dt.date) -> Interval:
+    return Interval("day", d, d + ONE_DAY)
+
+
+def custom(start: _dt.date, end: _dt.date) -> Interval:
+    if end <= start:
+        raise TypeError_(f"interval end {end.isoformat()} is not after its start {start.isoformat()}")
+    return Interval("custom", start, end)
+
+
+def shift(interval: Interval, steps: int) -> Interval:
+    """The interval `steps` places after (or before, when negative) this one, of the same kind."""
+    kind = interval.kind
+    start = interval.start
+    if kind == "year":
+        return year(start.year + steps)
+    if kind == "month":
+        index = start.year * 12 + start.month - 1 + steps
+        return month(index // 12, index % 12 + 1)
+    if kind == "week":
+        new_start = start + _dt.timedelta(weeks=steps)
+        y, w, _ = new_start.isocalendar()
+        return week(y, w)
+    if kind == "day":
+        return day(start + _dt.timedelta(days=steps))
+    length = interval.end - start
+    return custom(start + length * steps, interval.end + length * steps)
+
+
+_YEAR = re.compile(r"(\d{4})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_CUSTOM = re.compile(r"(\d{4}-\d{2}-\d{2})-(\d{4}-\d{2}-\d{2})")
+
+# Regular expressions for output patterns: what a placeholder of each type may match.
+PATTERN_REGEX = {
+    "date": r"\d{4}-\d{2}-\d{2}",
+    "interval": r"\d{4}(?:-W\d{2}|-\d{2}(?:-\d{2}(?:-\d{4}-\d{2}-\d{2})?)?)?",
+    "int": r"-?\d+",
+    "str": r"[^/]+?",
+    "bool": r"true|false",
+}
+
+
+def parse_date(text: str) -> _dt.date:
+    match = _DATE.fullmatch(text)
+    if not match:
+        raise TypeError_(f"'{text}' is not a date (expected YYYY-MM-DD)")
+    try:
+        return _dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError as exc:
+        raise TypeError_(f"'{text}' is not a date: {exc}") from None
+
+
+def parse_interval(text: str) -> Interval:
+    """Parse Luigi's DateInterval text forms."""
+    try:
+        if _YEAR.fullmatch(text):
+            return year(int(text))
+        match = _MONTH.fullmatch(text)
+        if match:
+            return month(int(match[1]), int(match[2]))
+        match = _WEEK.fullmatch(text)
+        if match:
+            return week(int(match[1]), int(match[2]))
+        if _DATE.fullmatch(text):
+            return day(parse_date(text))
+        match = _CUSTOM.fullmatch(text)
+        if match:
+            return custom(parse_date(match[1]), parse_date(match[2]))
+    except ValueError as exc:
+        # datetime's messages ("month must be in 1..12") are clear enough once we name the text
+        raise TypeError_(f"'{text}' is not an interval: {exc}") from None
+    raise TypeError_(
+        f"'{text}' is not an interval (expected 2012, 2012-06, 2012-W23, 2012-06-03 or 2012-06-01-2012-06-15)"
+    )
+
+
+def parse_bool(text: str) -> bool:
+    if text in ("true", "True", "yes", "1"):
+        return True
+    if text in ("false", "False", "no", "0"):
+        return False
+    raise TypeError_(f"'{text}' is not a bool (expected true or false)")
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise TypeError_(f"'{text}' is not an int") from None
+
+
+PARSERS = {
+    "date": parse_date,
+    "interval": parse_interval,
+    "int": parse_int,
+    "str": str,
+    "bool": parse_bool,
+}
+
+
+def parse_value(type_name: str, text: str):
+    """Parse user text (CLI, file names, temporal literals) as a value of the given type."""
+    return PARSERS[type_name](text)
+
+
+def format_value(value) -> str:
+    """The text form of a value, as it appears in outputs, task ids and on the command line."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def type_of(value) -> str:
+    """The Flowfile type name of a Python value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, Interval):
+        return "interval"
+    if isinstance(value, _dt.date):
+        return "date"
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------- ranges
+
+
+def days_between(first: _dt.date, last: _dt.date) -> list:
+    """Every day from first to last, both included."""
+    return [first + _dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def intervals_between(kind: str, first: Interval, last: Interval) -> list:
+    """Every interval of `kind` from the one containing first.start to the one containing last.start."""
+    current = interval_containing(kind, first.start)
+    stop = last.start
+    result = []
+    while current.start <= stop:
+        result.append(current)
+        current = shift(current, 1)
+    return result
+
+
+def interval_containing(kind: str, d: _dt.date) -> Interval:
+    if kind == "year":
+        return year(d.year)
+    if kind == "month":
+        return month(d.year, d.month)
+    if kind == "week":
+        y, w, _ = d.isocalendar()
+        return week(y, w)
+    return day(d)
+
+
+def intervals_within(kind: str, outer: Interval) -> list:
+    """The intervals of `kind` that start inside `outer` (months of a year, weeks of a month, ...)."""
+    if kind == "day":
+        return [day(d) for d in outer.days]
+    current = interval_containing(kind, outer.start)
+    if current.start < outer.start:
+        current = shift(current, 1)
+    result = []
+    while current.start < outer.end:
+        result.append(current)
+        current = shift(current, 1)
+    return result
