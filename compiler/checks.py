@@ -1,0 +1,362 @@
+"""Semantic checks: resolve names, type every expression, check outputs; collect all errors, then raise."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from . import nodes as n
+from . import types as t
+from .errors import Diagnostic, FlowCheckError, did_you_mean, error
+from .expressions import LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
+
+RULE_SETTINGS = ("retries", "timeout", "doc")
+SPARK_SETTINGS = ("master", "conf", "app-name")
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@dataclass
+class OutputPattern:
+    """An output pattern split into literal text and parameter slots, with a typed regex to match names."""
+
+    kind: str
+    text: str
+    parts: tuple  # literal strings and parameter indexes, alternating as they appear
+    regex: Optional[re.Pattern]  # full match of the location; group names are parameter names
+    name_regex: Optional[re.Pattern]  # match of the last path component, when it holds every placeholder
+
+    def format(self, values: tuple) -> str:
+        out = []
+        for part in self.parts:
+            if part.__class__ is int:
+                value = values[part]
+                out.append(value if value.__class__ is str else t.format_value(value))
+            else:
+                out.append(part)
+        return "".join(out)
+
+
+@dataclass
+class RuleInfo:
+    """A checked rule: the node plus what the graph needs to instantiate tasks fast."""
+
+    node: n.Rule
+    name: str
+    param_names: tuple
+    param_types: tuple
+    significant: tuple  # indexes of significant parameters
+    defaults: tuple  # Compiled default per parameter, or None
+    output: Optional[OutputPattern]
+    requires: Callable  # environment dict -> list of RequirementRef
+    has_requires: bool
+
+
+@dataclass
+class CheckedFlowfile:
+    """A Flowfile whose names, types and outputs have been checked; ready for target resolution."""
+
+    path: str
+    text: str
+    ast: n.Flowfile
+    rules: dict  # name -> RuleInfo
+    ranges: dict  # name -> list of values
+    targets: dict  # name -> (TargetDecl, requirements function)
+    default: Optional[str]
+    spark: dict = field(default_factory=dict)
+    database: Optional[str] = None
+    warnings: list = field(default_factory=list)
+
+
+def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
+    """Check a parsed Flowfile; raise FlowCheckError listing every error found."""
+    errors: list[Diagnostic] = []
+    rules = _unique(flowfile.rules, "rule", errors)
+    ranges_nodes = _unique(flowfile.ranges, "range", errors)
+    target_nodes = _unique(flowfile.targets, "target", errors)
+    for kind_a, names_a, kind_b, names_b in (
+        ("target", target_nodes, "rule", rules),
+        ("range", ranges_nodes, "rule", rules),
+        ("target", target_nodes, "range", ranges_nodes),
+    ):
+        for name in names_a.keys() & names_b.keys():
+            node = names_a[name]
+            errors.append(error("E101", f"{kind_a} '{name}' has the same name as a {kind_b}", node.name_span))
+
+    # ranges may refer to earlier ranges
+    ranges: dict[str, Compiled] = {}
+    for decl in flowfile.ranges:
+        scope = Scope({}, ranges, rules, errors)
+        compiled = compile_expr(decl.value, scope)
+        if compiled.type != "error" and not compiled.type.startswith(LIST):
+            errors.append(error("E107", f"range '{decl.name}' must be a list of dates or intervals", decl.value.span,
+                                hint="for example: months(2012-01 .. 2012-12)"))
+            continue
+        if compiled.type != "error" and not compiled.constant:
+            errors.append(error("E107", f"range '{decl.name}' must be made of literal dates or intervals",
+                                decl.value.span))
+            continue
+        if compiled.type != "error":
+            value = compiled.fn({})
+            ranges[decl.name] = Compiled(lambda env, v=value: v, compiled.type, True, decl.span)
+
+    infos = {}
+    for rule in flowfile.rules:
+        info = _check_rule(rule, ranges, rules, errors)
+        if info is not None:
+            infos.setdefault(rule.name, info)
+
+    targets = {}
+    for decl in flowfile.targets:
+        scope = Scope({}, ranges, rules, errors)
+        targets.setdefault(decl.name, (decl, compile_requirements(decl.requires, scope)))
+
+    default = None
+    if flowfile.default is not None:
+        default, span = flowfile.default
+        if default not in target_nodes and default not in rules:
+            guess = did_you_mean(default, list(target_nodes))
+            errors.append(error("E301", f"default target '{default}' is not defined"
+                                + (f" (did you mean '{guess}'?)" if guess else ""), span))
+
+    errors.extend(_check_output_clashes(infos))
+    spark = _check_spark(flowfile.spark, errors)
+    if errors:
+        raise FlowCheckError(errors)
+    return CheckedFlowfile(
+        path=flowfile.path,
+        text=text,
+        ast=flowfile,
+        rules=infos,
+        ranges={name: c.fn({}) for name, c in ranges.items()},
+        targets=targets,
+        default=default,
+        spark=spark,
+        database=flowfile.database[0] if flowfile.database else None,
+    )
+
+
+def _unique(items, kind: str, errors: list) -> dict:
+    seen: dict = {}
+    for item in items:
+        if item.name in seen:
+            first = seen[item.name].name_span
+            errors.append(error("E101", f"{kind} '{item.name}' is defined twice (first at line {first.line})",
+                                item.name_span))
+        else:
+            seen[item.name] = item
+    return seen
+
+
+def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Optional[RuleInfo]:
+    variables = {}
+    defaults = []
+    for param in rule.params:
+        if param.type not in t.TYPE_NAMES:
+            guess = did_you_mean(param.type, t.TYPE_NAMES)
+            errors.append(error("E104", f"unknown type '{param.type}'" + (f" (did you mean '{guess}'?)" if guess
+                                else ""), param.type_span, hint="types: " + ", ".join(t.TYPE_NAMES)))
+            continue
+        if param.name in variables:
+            errors.append(error("E101", f"parameter '{param.name}' is declared twice", param.span))
+        variables[param.name] = param.type
+        default = None
+        if param.default is not None:
+            scope = Scope({}, ranges, rules, errors)
+            default = coerce(compile_expr(param.default, scope), param.type, scope, f"the default of '{param.name}'")
+        elif not param.significant:
+            errors.append(error("E208", f"insignificant parameter '{param.name}' needs a default", param.span,
+                                hint="tasks are told apart by their significant parameters only"))
+        defaults.append(default)
+
+    if rule.output is None:
+        errors.append(error("E204", f"rule '{rule.name}' has no output", rule.name_span,
+                            hint='add a line like: output: "data/{date}.tsv"'))
+    if rule.external and rule.action is not None:
+        errors.append(error("E206", f"external rule '{rule.name}' cannot have an action", rule.action.span,
+                            hint="an external rule's output is made outside flow; remove the action"))
+    if not rule.external and rule.action is None:
+        errors.append(error("E205", f"rule '{rule.name}' has no action", rule.name_span,
+                            hint="add python:, spark:, spark-submit:, sql: or load:, or declare it 'external rule'"))
+    if rule.action is not None and rule.action.kind in ("sql", "load") and rule.output is not None:
+        if rule.output.kind != "table":
+            errors.append(error("E209", f"a {rule.action.kind} action writes a table; declare: output: table \"name\"",
+                                rule.output.span))
+    if rule.action is not None and rule.output is not None and rule.output.kind == "table":
+        if rule.action.kind not in ("sql", "load"):
+            errors.append(error("E209", f"a table output needs a sql: or load: action, not {rule.action.kind}:",
+                                rule.action.span))
+
+    for setting in rule.settings:
+        if setting.key not in RULE_SETTINGS:
+            guess = did_you_mean(setting.key, RULE_SETTINGS + ("output", "requires", "python", "spark", "sql", "load"))
+            errors.append(error("E701", f"unknown rule setting '{setting.key}'" + (f" (did you mean '{guess}'?)" if
+                                guess else ""), setting.span))
+        elif setting.key == "retries" and (not isinstance(setting.value, int) or isinstance(setting.value, bool)
+                                           or setting.value < 0):
+            errors.append(error("E702", "retries must be a whole number, 0 or more", setting.value_span))
+        elif setting.key == "timeout" and (not isinstance(setting.value, float)):
+            errors.append(error("E702", "timeout must be a duration such as 90s, 30m or 2h", setting.value_span))
+
+    output = None
+    if rule.output is not None and len(variables) == len(rule.params):
+        output = _check_output(rule, errors)
+
+    scope = Scope(variables, ranges, rules, errors)
+    requires = compile_requirements(rule.requires, scope)
+    return RuleInfo(
+        node=rule,
+        name=rule.name,
+        param_names=tuple(p.name for p in rule.params),
+        param_types=tuple(p.type for p in rule.params),
+        significant=tuple(i for i, p in enumerate(rule.params) if p.significant),
+        defaults=tuple(defaults),
+        output=output,
+        requires=requires,
+        has_requires=bool(rule.requires),
+    )
+
+
+def _output_error(rule: n.Rule, errors: list, code: str, message: str, hint=None):
+    errors.append(error(code, message, _pattern_span(rule.output), hint))
+
+
+def _pattern_span(output: n.Output) -> n.Span:
+    # point at the quoted pattern: the end of the output line
+    span = output.span
+    return n.Span(span.file, span.line, span.column, span.line, span.column + 1) if span.end_line != span.line \
+        else span
+
+
+def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
+    output = rule.output
+    pattern = output.pattern
+    index_of = {p.name: i for i, p in enumerate(rule.params)}
+    parts: list = []
+    regex_parts: list = []
+    used = set()
+    position = 0
+    stripped = _PLACEHOLDER.sub("", pattern)
+    if "{" in stripped or "}" in stripped:
+        _output_error(rule, errors, "E207", f"output pattern '{pattern}' has an unmatched brace")
+        return None
+    if not pattern:
+        _output_error(rule, errors, "E207", "output pattern is empty")
+        return None
+    for match in _PLACEHOLDER.finditer(pattern):
+        literal = pattern[position:match.start()]
+        if literal:
+            parts.append(literal)
+            regex_parts.append(re.escape(literal))
+        name = match.group(1).strip()
+        position = match.end()
+        if name not in index_of:
+            guess = did_you_mean(name, index_of)
+            _output_error(rule, errors, "E201", f"output placeholder '{{{name}}}' is not a parameter of '{rule.name}'"
+                          + (f" (did you mean '{{{guess}}}'?)" if guess else ""))
+            continue
+        param = rule.params[index_of[name]]
+        if not param.significant:
+            _output_error(rule, errors, "E201", f"insignificant parameter '{name}' cannot be in the output",
+                          hint="remove 'insignificant' or the placeholder")
+        index = index_of[name]
+        parts.append(index)
+        if name in used:
+            regex_parts.append(f"(?P={name})")
+        else:
+            regex_parts.append(f"(?P<{name}>{t.PATTERN_REGEX[param.type]})")
+        used.add(name)
+    tail = pattern[position:]
+    if tail:
+        parts.append(tail)
+        regex_parts.append(re.escape(tail))
+    missing = [p.name for p in rule.params if p.significant and p.name not in used]
+    if missing and output.kind != "table":  # many tasks load one table; marker rows tell them apart
+        names = ", ".join(f"'{m}'" for m in missing)
+        _output_error(rule, errors, "E202", f"parameter{'s' * (len(missing) > 1)} {names} of '{rule.name}' "
+                      f"not in its output: two tasks would write one file",
+                      hint=f"put {{{missing[0]}}} in the output, or mark it 'insignificant' with a default")
+        return None
+    if output.kind == "table":
+        return OutputPattern("table", pattern, tuple(parts), None, None)
+    regex = re.compile("".join(regex_parts))
+    name_regex = None
+    last = pattern.rsplit("/", 1)[-1]
+    if all(f"{{{name}}}" in last or f"{{ {name} }}" in last for name in used):
+        name_regex = re.compile(_regex_for(last, rule))
+    return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex)
+
+
+def _regex_for(pattern: str, rule: n.Rule) -> str:
+    types = {p.name: p.type for p in rule.params}
+    out = []
+    position = 0
+    seen = set()
+    for match in _PLACEHOLDER.finditer(pattern):
+        out.append(re.escape(pattern[position:match.start()]))
+        name = match.group(1).strip()
+        out.append(f"(?P={name})" if name in seen else f"(?P<{name}>{t.PATTERN_REGEX[types[name]]})")
+        seen.add(name)
+        position = match.end()
+    out.append(re.escape(pattern[position:]))
+    return "".join(out)
+
+
+# Sample values used to find two output patterns that can name the same file.
+_SAMPLES = {
+    "date": ["2012-06-01"],
+    "interval": ["2012", "2012-06", "2012-W23", "2012-06-01", "2012-06-01-2012-06-15"],
+    "int": ["7"],
+    "str": ["x"],
+    "bool": ["true"],
+}
+
+
+def _check_output_clashes(infos: dict) -> list:
+    found = []
+    patterns = [(name, info) for name, info in infos.items() if info.output and info.output.regex is not None]
+    for i, (name_a, a) in enumerate(patterns):
+        samples_a = list(_samples(a))
+        for name_b, b in patterns[i + 1:]:
+            clash = next((s for s in samples_a if b.output.regex.fullmatch(s)), None)
+            if clash is None:
+                clash = next((s for s in _samples(b) if a.output.regex.fullmatch(s)), None)
+            if clash is not None:
+                found.append(error(
+                    "E203", f"outputs of '{name_a}' and '{name_b}' can name the same file ('{clash}')",
+                    _pattern_span(b.node.output), hint=f"'{name_a}' is at line {a.node.output.span.line}; "
+                    "make the patterns differ by a fixed part"))
+    return found
+
+
+def _samples(info: RuleInfo):
+    """A few concrete locations the rule's output pattern can produce."""
+    import itertools
+
+    slots = [part for part in info.output.parts if isinstance(part, int)]
+    unique = sorted(set(slots))
+    choices = [_SAMPLES[info.param_types[i]] for i in unique]
+    for combo in itertools.islice(itertools.product(*choices), 50):
+        values = dict(zip(unique, combo))
+        yield "".join(values[p] if isinstance(p, int) else p for p in info.output.parts)
+
+
+def _check_spark(settings: tuple, errors: list) -> dict:
+    result = {}
+    for setting in settings:
+        if setting.key not in SPARK_SETTINGS:
+            guess = did_you_mean(setting.key, SPARK_SETTINGS)
+            errors.append(error("E701", f"unknown spark setting '{setting.key}'" + (f" (did you mean '{guess}'?)" if
+                                guess else ""), setting.span, hint="the spark: block takes master, conf and app-name"))
+        elif setting.key == "conf":
+            if not isinstance(setting.value, tuple):
+                errors.append(error("E702", "conf must be an indented block of 'key: value' lines", setting.value_span))
+                continue
+            result["conf"] = {s.key: t.format_value(s.value) for s in setting.value}
+        else:
+            if not isinstance(setting.value, str):
+                errors.append(error("E702", f"spark {setting.key} must be a string", setting.value_span))
+                continue
+            result[setting.key] = setting.value
+    return result

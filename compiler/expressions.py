@@ -1,0 +1,433 @@
+"""Type-check requirement and range expressions and compile them into fast Python closures."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from . import nodes as n
+from . import types as t
+from .errors import Diagnostic, did_you_mean, error
+
+# Types are strings: "date", "interval", "int", "str", "bool", "task" (a requirement),
+# "list:<type>" and "temporal" (a date-like literal whose type the context decides).
+LIST = "list:"
+
+BUILTINS = ("days", "weeks", "months", "years")
+KIND_OF_BUILTIN = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
+
+ATTRIBUTES = {
+    "interval": {
+        "start": ("date", lambda v: v.start),
+        "end": ("date", lambda v: v.end),
+        "prev": ("interval", lambda v: v.prev),
+        "next": ("interval", lambda v: v.next),
+        "days": ("list:date", lambda v: v.days),
+        "kind": ("str", lambda v: v.kind),
+    },
+    "date": {
+        "year": ("int", lambda v: v.year),
+        "month": ("int", lambda v: v.month),
+        "day": ("int", lambda v: v.day),
+        "weekday": ("int", lambda v: v.isoweekday()),
+        "prev": ("date", lambda v: v - t.ONE_DAY),
+        "next": ("date", lambda v: v + t.ONE_DAY),
+    },
+}
+
+
+@dataclass
+class Compiled:
+    """A checked expression: a function of the environment (variable name -> value) and its type."""
+
+    fn: Callable
+    type: str
+    constant: bool = False
+    span: Optional[n.Span] = None
+
+
+class RequirementRef(tuple):
+    """(rule name, values in the rule's parameter order): a requirement before it becomes a Task."""
+
+    __slots__ = ()
+
+
+class Scope:
+    """What names mean where an expression is compiled: parameters, loop variables, ranges, rules."""
+
+    def __init__(self, variables: dict, ranges: dict, rules: dict, errors: list):
+        self.variables = variables  # name -> type
+        self.ranges = ranges  # name -> Compiled (constant list)
+        self.rules = rules  # name -> nodes.Rule
+        self.errors: list[Diagnostic] = errors
+
+    def with_variable(self, name: str, type_name: str) -> "Scope":
+        variables = dict(self.variables)
+        variables[name] = type_name
+        return Scope(variables, self.ranges, self.rules, self.errors)
+
+
+def _bad(scope: Scope, code: str, message: str, span, hint=None) -> Compiled:
+    scope.errors.append(error(code, message, span, hint))
+    return Compiled(lambda env: None, "error", span=span)
+
+
+def _const(value, type_name, span) -> Compiled:
+    return Compiled(lambda env: value, type_name, True, span)
+
+
+def compile_expr(expr, scope: Scope) -> Compiled:
+    """Compile one expression; problems are appended to scope.errors and give type 'error'."""
+    method = _COMPILERS.get(type(expr))
+    if method is None:
+        return _bad(scope, "E107", "this expression is not allowed here", getattr(expr, "span", None))
+    return method(expr, scope)
+
+
+def _literal(expr: n.Literal, scope: Scope) -> Compiled:
+    if expr.kind == "temporal":
+        return Compiled(lambda env, v=expr.value: v, "temporal", True, expr.span)
+    return _const(expr.value, expr.kind, expr.span)
+
+
+def _name(expr: n.Name, scope: Scope) -> Compiled:
+    name = expr.name
+    if name in scope.variables:
+        return Compiled(lambda env: env[name], scope.variables[name], False, expr.span)
+    if name in scope.ranges:
+        compiled = scope.ranges[name]
+        return Compiled(compiled.fn, compiled.type, True, expr.span)
+    candidates = list(scope.variables) + list(scope.ranges)
+    guess = did_you_mean(name, candidates)
+    if name in scope.rules:
+        return _bad(scope, "E103", f"'{name}' is a rule; call it: {name}(...)", expr.span)
+    return _bad(
+        scope, "E103", f"unknown name '{name}'" + (f" (did you mean '{guess}'?)" if guess else ""), expr.span,
+        hint=None if guess or not candidates else "names in scope: " + ", ".join(sorted(candidates)),
+    )
+
+
+def coerce(compiled: Compiled, expected: str, scope: Scope, what: str) -> Compiled:
+    """Check that `compiled` fits `expected`, converting literals (2012-06 -> interval, 2012 -> year)."""
+    actual = compiled.type
+    if actual == expected or actual == "error" or expected == "any":
+        return compiled
+    if compiled.constant and expected in ("date", "interval") and actual in ("temporal", "str", "int"):
+        text = str(compiled.fn({}))
+        try:
+            value = t.parse_value(expected, text)
+        except t.TypeError_ as exc:
+            return _bad(scope, "E108", str(exc), compiled.span)
+        return _const(value, expected, compiled.span)
+    if compiled.constant and expected == "str" and actual == "temporal":
+        return Compiled(compiled.fn, "str", True, compiled.span)
+    if expected.startswith(LIST) and actual.startswith(LIST):
+        inner_expected = expected[len(LIST):]
+        inner_actual = actual[len(LIST):]
+        if inner_actual == inner_expected:
+            return compiled
+    return _bad(scope, "E107", f"{what} must be {_describe(expected)}, not {_describe(actual)}", compiled.span)
+
+
+def _describe(type_name: str) -> str:
+    if type_name.startswith(LIST):
+        return f"a list of {type_name[len(LIST):]}s"
+    if type_name == "temporal":
+        return "a date or interval literal"
+    if type_name == "task":
+        return "a rule call"
+    article = "an" if type_name[0] in "aeiou" else "a"
+    return f"{article} {type_name}"
+
+
+def _attribute(expr: n.Attribute, scope: Scope) -> Compiled:
+    base = compile_expr(expr.value, scope)
+    base_type = base.type
+    if base_type == "temporal":
+        # 2012-06.start: read the literal as an interval (or date) first
+        text = str(base.fn({}))
+        base = coerce(base, "date" if len(text) == 10 and expr.attr in ATTRIBUTES["date"] else "interval", scope, "value")
+        base_type = base.type
+    if base_type == "error":
+        return base
+    attributes = ATTRIBUTES.get(base_type, {})
+    if expr.attr not in attributes:
+        guess = did_you_mean(expr.attr, attributes)
+        known = ", ".join(sorted(attributes)) or "none"
+        return _bad(
+            scope, "E109", f"{_describe(base_type)} has no attribute '{expr.attr}'"
+            + (f" (did you mean '{guess}'?)" if guess else ""), expr.span, hint=f"attributes: {known}",
+        )
+    result_type, getter = attributes[expr.attr]
+    base_fn = base.fn
+    return Compiled(lambda env: getter(base_fn(env)), result_type, base.constant, expr.span)
+
+
+def _binop(expr: n.BinOp, scope: Scope) -> Compiled:
+    left = compile_expr(expr.left, scope)
+    right = compile_expr(expr.right, scope)
+    if "error" in (left.type, right.type):
+        return Compiled(lambda env: None, "error", span=expr.span)
+    op = expr.op
+    # a literal on one side takes the type of the other side (day == 2012-06-01)
+    if left.type == "temporal" and right.type in ("date", "interval"):
+        left = coerce(left, right.type, scope, "operand")
+    if right.type == "temporal" and left.type in ("date", "interval"):
+        right = coerce(right, left.type, scope, "operand")
+    lf, rf = left.fn, right.fn
+    constant = left.constant and right.constant
+    if op in ("and", "or"):
+        for side in (left, right):
+            coerce(side, "bool", scope, f"an operand of '{op}'")
+        fn = (lambda env: lf(env) and rf(env)) if op == "and" else (lambda env: lf(env) or rf(env))
+        return Compiled(fn, "bool", constant, expr.span)
+    if op in ("+", "-"):
+        kinds = (left.type, right.type)
+        if kinds == ("date", "int"):
+            if op == "+":
+                return Compiled(lambda env: lf(env) + _dt.timedelta(days=rf(env)), "date", constant, expr.span)
+            return Compiled(lambda env: lf(env) - _dt.timedelta(days=rf(env)), "date", constant, expr.span)
+        if kinds == ("interval", "int"):
+            sign = 1 if op == "+" else -1
+            return Compiled(lambda env: t.shift(lf(env), sign * rf(env)), "interval", constant, expr.span)
+        if kinds == ("date", "date") and op == "-":
+            return Compiled(lambda env: (lf(env) - rf(env)).days, "int", constant, expr.span)
+        if kinds == ("int", "int"):
+            fn = (lambda env: lf(env) + rf(env)) if op == "+" else (lambda env: lf(env) - rf(env))
+            return Compiled(fn, "int", constant, expr.span)
+        if kinds == ("str", "str") and op == "+":
+            return Compiled(lambda env: lf(env) + rf(env), "str", constant, expr.span)
+        return _bad(scope, "E107", f"cannot apply '{op}' to {_describe(left.type)} and {_describe(right.type)}",
+                    expr.span, hint="dates and intervals take whole numbers of days/intervals: day - 1")
+    # comparisons
+    if left.type != right.type:
+        return _bad(scope, "E107", f"cannot compare {_describe(left.type)} with {_describe(right.type)}", expr.span)
+    if op in ("<", "<=", ">", ">=") and left.type in ("bool", "task") or left.type.startswith(LIST):
+        return _bad(scope, "E107", f"cannot order {_describe(left.type)} values with '{op}'", expr.span)
+    import operator
+
+    function = {
+        "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    }[op]
+    return Compiled(lambda env: function(lf(env), rf(env)), "bool", constant, expr.span)
+
+
+def _not(expr: n.Not, scope: Scope) -> Compiled:
+    value = coerce(compile_expr(expr.value, scope), "bool", scope, "the operand of 'not'")
+    fn = value.fn
+    return Compiled(lambda env: not fn(env), "bool", value.constant, expr.span)
+
+
+def _conditional(expr: n.Conditional, scope: Scope) -> Compiled:
+    condition = coerce(compile_expr(expr.condition, scope), "bool", scope, "a condition")
+    then = compile_expr(expr.then, scope)
+    otherwise = compile_expr(expr.otherwise, scope)
+    result_type = then.type
+    if then.type in ("task", LIST + "task") and otherwise.type in ("task", LIST + "task"):
+        # requirement branches: normalise both to lists of requirements
+        then, otherwise = _as_requirements(then), _as_requirements(otherwise)
+        result_type = LIST + "task"
+    elif "error" not in (then.type, otherwise.type) and then.type != otherwise.type:
+        otherwise = coerce(otherwise, then.type, scope, "the 'else' branch")
+    cf, tf, of = condition.fn, then.fn, otherwise.fn
+    return Compiled(lambda env: tf(env) if cf(env) else of(env), result_type, False, expr.span)
+
+
+def _as_requirements(compiled: Compiled) -> Compiled:
+    if compiled.type == "task":
+        fn = compiled.fn
+        return Compiled(lambda env: [fn(env)], LIST + "task", compiled.constant, compiled.span)
+    return compiled
+
+
+def _iterable(expr, scope: Scope) -> tuple[Compiled, str]:
+    compiled = compile_expr(expr, scope)
+    if compiled.type == "temporal":
+        compiled = coerce(compiled, "interval", scope, "the thing iterated over")
+    if compiled.type == "interval":
+        fn = compiled.fn
+        return Compiled(lambda env: fn(env).days, LIST + "date", compiled.constant, compiled.span), "date"
+    if compiled.type.startswith(LIST):
+        return compiled, compiled.type[len(LIST):]
+    if compiled.type != "error":
+        _bad(scope, "E111", f"cannot iterate over {_describe(compiled.type)}", compiled.span,
+             hint="iterate over an interval (its days), a range, or days()/weeks()/months()/years()")
+    return compiled, "error"
+
+
+def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
+    iterable, item_type = _iterable(expr.iterable, scope)
+    inner = scope.with_variable(expr.var, item_type)
+    element = compile_expr(expr.element, inner)
+    condition = coerce(compile_expr(expr.condition, inner), "bool", inner, "a filter") if expr.condition else None
+    var = expr.var
+    it_fn, el_fn = iterable.fn, element.fn
+    flatten = element.type.startswith(LIST)
+    result_type = element.type if flatten else LIST + element.type
+    cond_fn = condition.fn if condition else None
+
+    def run(env):
+        items = it_fn(env)
+        if items is None:
+            return []
+        local = dict(env)
+        out = []
+        add = out.extend if flatten else out.append
+        for item in items:
+            local[var] = item
+            if cond_fn is not None and not cond_fn(local):
+                continue
+            add(el_fn(local))
+        return out
+
+    return Compiled(run, result_type, False, expr.span)
+
+
+def _list(expr: n.ListExpr, scope: Scope) -> Compiled:
+    items = [compile_expr(item, scope) for item in expr.items]
+    if not items:
+        return _const([], LIST + "any", expr.span)
+    types = {i.type for i in items if i.type != "error"}
+    if types <= {"task", LIST + "task"}:
+        fns = [(_as_requirements(i).fn) for i in items]
+        return Compiled(lambda env: [r for f in fns for r in f(env)], LIST + "task", False, expr.span)
+    first = items[0].type
+    items = [coerce(i, first, scope, "a list item") for i in items]
+    fns = [i.fn for i in items]
+    return Compiled(lambda env: [f(env) for f in fns], LIST + first, all(i.constant for i in items), expr.span)
+
+
+def _span_range(expr: n.SpanRange, scope: Scope) -> Compiled:
+    return _bad(scope, "E107", "a '..' range is only allowed inside days(), weeks(), months() or years()", expr.span)
+
+
+def _call(expr: n.FuncCall, scope: Scope) -> Compiled:
+    if expr.func in BUILTINS and expr.func not in scope.rules:
+        return _builtin(expr, scope)
+    rule = scope.rules.get(expr.func)
+    if rule is None:
+        guess = did_you_mean(expr.func, list(scope.rules) + list(BUILTINS))
+        return _bad(scope, "E102", f"unknown rule '{expr.func}'" + (f" (did you mean '{guess}'?)" if guess else ""),
+                    expr.name_span)
+    return compile_call(rule, expr, scope)
+
+
+def compile_call(rule: n.Rule, expr: n.FuncCall, scope: Scope) -> Compiled:
+    """A requirement on another rule: check arity and types, fill defaults, return a RequirementRef maker."""
+    params = rule.params
+    if len(expr.args) > len(params):
+        return _bad(scope, "E105", f"'{rule.name}' takes {len(params)} argument{'s' * (len(params) != 1)}, "
+                    f"{len(expr.args)} given", expr.span, hint=_signature(rule))
+    slots: list = [None] * len(params)
+    for index, arg in enumerate(expr.args):
+        param = params[index]
+        slots[index] = coerce(compile_expr(arg, scope), param.type, scope, f"argument '{param.name}' of '{rule.name}'")
+    by_name = {p.name: i for i, p in enumerate(params)}
+    for name, value, span in expr.kwargs:
+        index = by_name.get(name)
+        if index is None:
+            guess = did_you_mean(name, by_name)
+            _bad(scope, "E106", f"'{rule.name}' has no parameter '{name}'" + (f" (did you mean '{guess}'?)" if guess
+                 else ""), span, hint=_signature(rule))
+            continue
+        if slots[index] is not None:
+            _bad(scope, "E106", f"argument '{name}' of '{rule.name}' given twice", span)
+            continue
+        slots[index] = coerce(compile_expr(value, scope), params[index].type, scope,
+                              f"argument '{name}' of '{rule.name}'")
+    for index, param in enumerate(params):
+        if slots[index] is None:
+            if param.default is None:
+                return _bad(scope, "E105", f"'{rule.name}' needs a value for '{param.name}'", expr.span,
+                            hint=_signature(rule))
+            slots[index] = coerce(compile_expr(param.default, Scope({}, scope.ranges, scope.rules, scope.errors)),
+                                  param.type, scope, f"the default of '{param.name}'")
+    fns = tuple(s.fn for s in slots)
+    name = rule.name
+    if len(fns) == 1:
+        only = fns[0]
+        return Compiled(lambda env: RequirementRef((name, (only(env),))), "task", False, expr.span)
+    return Compiled(lambda env: RequirementRef((name, tuple(f(env) for f in fns))), "task", False, expr.span)
+
+
+def _signature(rule: n.Rule) -> str:
+    parts = []
+    for p in rule.params:
+        part = f"{p.name}: {p.type}"
+        if p.default is not None:
+            part += " = ..."
+        parts.append(part)
+    return f"{rule.name}({', '.join(parts)})"
+
+
+def _builtin(expr: n.FuncCall, scope: Scope) -> Compiled:
+    """days/weeks/months/years of `a .. b` (both included) or of an interval (those starting in it)."""
+    kind = KIND_OF_BUILTIN[expr.func]
+    result_type = LIST + ("date" if kind == "day" else "interval")
+    if len(expr.args) != 1 or expr.kwargs:
+        return _bad(scope, "E105", f"{expr.func}() takes one argument: a range 'a .. b' or an interval", expr.span)
+    arg = expr.args[0]
+    if isinstance(arg, n.SpanRange):
+        bound_type = "date" if kind == "day" else "interval"
+        first = coerce(compile_expr(arg.first, scope), bound_type, scope, f"the start of {expr.func}()")
+        last = coerce(compile_expr(arg.last, scope), bound_type, scope, f"the end of {expr.func}()")
+        ff, lf = first.fn, last.fn
+        if kind == "day":
+            fn = lambda env: t.days_between(ff(env), lf(env))  # noqa: E731
+        else:
+            fn = lambda env: t.intervals_between(kind, ff(env), lf(env))  # noqa: E731
+        compiled = Compiled(fn, result_type, first.constant and last.constant, expr.span)
+        if compiled.constant and "error" not in (first.type, last.type):
+            if ff({}) > lf({}):
+                return _bad(scope, "E108", f"{expr.func}() range is empty: its start is after its end", arg.span)
+        return compiled
+    inner = coerce(compile_expr(arg, scope), "interval", scope, f"the argument of {expr.func}()")
+    fn = inner.fn
+    if kind == "day":
+        return Compiled(lambda env: fn(env).days, result_type, inner.constant, expr.span)
+    return Compiled(lambda env: t.intervals_within(kind, fn(env)), result_type, inner.constant, expr.span)
+
+
+_COMPILERS = {
+    n.Literal: _literal,
+    n.Name: _name,
+    n.Attribute: _attribute,
+    n.BinOp: _binop,
+    n.Not: _not,
+    n.Conditional: _conditional,
+    n.Comprehension: _comprehension,
+    n.ListExpr: _list,
+    n.SpanRange: _span_range,
+    n.FuncCall: _call,
+}
+
+
+def compile_requirements(exprs, scope: Scope) -> Callable:
+    """Compile a requires list into one function: environment -> list of RequirementRef."""
+    parts = []
+    for expr in exprs:
+        compiled = compile_expr(expr, scope)
+        if compiled.type == "task":
+            fn = compiled.fn
+            parts.append((False, fn))
+        elif compiled.type == LIST + "task" or compiled.type == LIST + "any":
+            parts.append((True, compiled.fn))
+        elif compiled.type != "error":
+            _bad(scope, "E107", f"a requirement must be a rule call, not {_describe(compiled.type)}", compiled.span)
+    if len(parts) == 1:
+        many, fn = parts[0]
+        if many:
+            return fn
+        return lambda env: [fn(env)]
+
+    def run(env):
+        out = []
+        for many, fn in parts:
+            if many:
+                out.extend(fn(env))
+            else:
+                out.append(fn(env))
+        return out
+
+    return run

@@ -1,0 +1,211 @@
+"""Instantiate tasks from checked rules and grow the task graph, only as deep as the caller asks."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+from . import types as t
+from .checks import CheckedFlowfile, RuleInfo
+from .errors import FlowCheckError, error
+
+
+class Task:
+    """One rule applied to parameter values; identified by the rule and its significant values."""
+
+    __slots__ = ("info", "values", "output", "key", "_id", "_requires")
+
+    def __init__(self, info: RuleInfo, values: tuple, output: str, key):
+        self.info = info
+        self.values = values
+        self.output = output
+        self.key = key
+        self._id = None
+        self._requires = None
+
+    @property
+    def rule(self):
+        return self.info.node
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def params(self) -> dict:
+        return dict(zip(self.info.param_names, self.values))
+
+    @property
+    def id(self) -> str:
+        """`top_artists(2012-06)`: the rule and its significant parameter values."""
+        text = self._id
+        if text is None:
+            values = self.values
+            shown = ", ".join(t.format_value(values[i]) for i in self.info.significant)
+            text = self._id = f"{self.info.name}({shown})"
+        return text
+
+    @property
+    def external(self) -> bool:
+        return self.info.node.external
+
+    @property
+    def output_kind(self) -> str:
+        return self.info.output.kind
+
+    def __repr__(self) -> str:
+        return f"Task({self.id})"
+
+    def __lt__(self, other: "Task") -> bool:
+        return self.id < other.id
+
+
+class CycleError(FlowCheckError):
+    """Tasks require each other in a circle."""
+
+
+# Past this many tasks in one graph, a rule that requires itself (day - 1) almost surely never stops.
+MAX_TASKS = 5_000_000
+
+
+class TaskFactory:
+    """Interns tasks by key and computes each task's requirements once."""
+
+    def __init__(self, flowfile: CheckedFlowfile):
+        self.flowfile = flowfile
+        self.rules = flowfile.rules
+        self._tasks: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def task(self, rule_name: str, values: tuple) -> Task:
+        info = self.rules[rule_name]
+        significant = info.significant
+        if len(significant) == len(values):
+            key = (rule_name, values)
+        else:
+            key = (rule_name, tuple(values[i] for i in significant))
+        task = self._tasks.get(key)
+        if task is None:
+            task = Task(info, values, info.output.format(values), key)
+            self._tasks[key] = task
+        return task
+
+    def from_params(self, rule_name: str, params: dict) -> Task:
+        """A task from a partial mapping of parameter values; defaults fill the rest."""
+        info = self.rules[rule_name]
+        values = []
+        for name, default in zip(info.param_names, info.defaults):
+            if name in params:
+                values.append(params[name])
+            else:
+                values.append(default.fn({}))
+        return self.task(rule_name, tuple(values))
+
+    def requirements(self, task: Task) -> list:
+        """The tasks `task` requires, in requires order, without duplicates."""
+        required = task._requires
+        if required is None:
+            info = task.info
+            if not info.has_requires:
+                required = []
+            else:
+                env = dict(zip(info.param_names, task.values))
+                make = self.task
+                seen = set()
+                required = []
+                for name, values in info.requires(env):
+                    child = make(name, values)
+                    if child not in seen:
+                        seen.add(child)
+                        required.append(child)
+            task._requires = required
+        return required
+
+    def target(self, name: str) -> list:
+        """The tasks a named target stands for."""
+        _, requires = self.flowfile.targets[name]
+        make = self.task
+        out = []
+        seen = set()
+        for rule_name, values in requires({}):
+            task = make(rule_name, values)
+            if task not in seen:
+                seen.add(task)
+                out.append(task)
+        return out
+
+
+class TaskGraph:
+    """The tasks reached from the roots, with requirement edges, as a networkx DiGraph.
+
+    `expanded` holds the tasks whose requirements were followed; the others were complete (or
+    external) and their requirements were never looked at (Luigi's rule).
+    """
+
+    def __init__(self, roots: list, graph, expanded: set, complete: set):
+        self.roots = roots
+        self.graph = graph  # networkx.DiGraph: edge task -> requirement
+        self.expanded = expanded
+        self.complete = complete
+
+    def requirements(self, task: Task) -> list:
+        return list(self.graph.successors(task))
+
+    def dependents(self, task: Task) -> list:
+        return list(self.graph.predecessors(task))
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+
+def build_graph(
+    factory: TaskFactory,
+    roots: Iterable[Task],
+    complete: Callable[[list], set],
+    descend_into_complete: Optional[Callable[[Task], bool]] = None,
+) -> TaskGraph:
+    """Grow the graph breadth first from `roots`, asking `complete(tasks)` one level at a time.
+
+    1. Ask which tasks of the current level are complete (one bulk call per level).
+    2. Follow the requirements of the incomplete ones (and of complete ones that
+       `descend_into_complete` names, such as tasks a user forces).
+    3. Repeat with the requirements not seen before; then check the result has no cycle.
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    roots = list(dict.fromkeys(roots))
+    graph.add_nodes_from(roots)
+    expanded: set = set()
+    done: set = set()
+    seen = set(roots)
+    level = roots
+    requirements = factory.requirements
+    while level:
+        finished = complete(level)
+        done.update(finished)
+        next_level = []
+        edges = []
+        for task in level:
+            if task in finished and not (descend_into_complete and descend_into_complete(task)):
+                continue
+            if task.info.node.external:
+                continue
+            expanded.add(task)
+            for child in requirements(task):
+                edges.append((task, child))
+                if child not in seen:
+                    seen.add(child)
+                    next_level.append(child)
+        graph.add_edges_from(edges)
+        if len(seen) > MAX_TASKS:
+            raise FlowCheckError(error(
+                "E801", f"more than {MAX_TASKS:,} tasks: a requirement chain seems never to end",
+                None, hint="a rule that requires itself (day - 1) needs a condition that stops it"))
+        level = next_level
+    if expanded and not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id
+        raise CycleError(error("E802", f"tasks require each other in a cycle: {path}", cycle[0][0].rule.span))
+    return TaskGraph(roots, graph, expanded, done)
