@@ -1,0 +1,151 @@
+"""The `flow` command: parse arguments with click, then make one library call per subcommand."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+VERSION = "0.1.0"
+COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log")
+FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
+
+
+def _flowfile_option(function):
+    return click.option("-f", "--file", "flowfile", default="Flowfile", show_default=True, metavar="PATH",
+                        help=FLOWFILE_HELP)(function)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(VERSION, "--version", prog_name="flow", message="%(prog)s %(version)s")
+def cli():
+    """flow builds dated data partitions from a Flowfile, like make, the way Luigi thinks.
+
+    \b
+    A task is complete when its output exists; complete tasks never run again.
+    `flow` alone builds the Flowfile's default target; `flow TARGET...` builds
+    those targets; `flow --dry-run` shows what would run.
+
+    \b
+    TARGET is a named target (toplists_2012), an output file name
+    (top_artists_2012-06.tsv) or path, or a call: top_artists(2012-06).
+
+    \b
+    Exit codes: 0 every target complete; 1 a task failed; 2 usage or Flowfile
+    error; 3 an external input is missing; 130 interrupted.
+    """
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@_flowfile_option
+@click.option("-n", "--dry-run", is_flag=True, help="show what would run, in order, and run nothing")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 512), help="tasks to run at once")
+@click.option("-k", "--keep-going", is_flag=True, help="after a failure, go on with everything that does not need it")
+@click.option("--force", is_flag=True, help="rerun the named targets even if their outputs exist")
+@click.option("--force-upstream", is_flag=True, help="also rerun everything they require (not external rules)")
+@click.option("--no-wait", is_flag=True, help="skip tasks another flow is running instead of waiting for them")
+@click.option("--spark-master", metavar="URL", help="Spark master for spark actions (overrides the Flowfile)")
+@click.option("-q", "--quiet", is_flag=True, help="print only failures and the summary")
+@click.option("-v", "--verbose", is_flag=True, help="print every task as it starts and ends")
+def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose):
+    """Build TARGETs (default: the Flowfile's `default:` target)."""
+    from .build import BuildOptions, run_build
+
+    options = BuildOptions(
+        flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
+        force=force or force_upstream, force_upstream=force_upstream, wait=not no_wait,
+        spark_master=spark_master, quiet=quiet, verbose=verbose,
+    )
+    sys.exit(run_build(options))
+
+
+@cli.command()
+@_flowfile_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="text for people, json for tools, github for GitHub Actions annotations")
+def lint(flowfile, fmt):
+    """Check a Flowfile: exit 0 when clean, 1 when problems are found, 2 when it cannot be read."""
+    from compiler.lint import lint_command
+
+    sys.exit(lint_command(flowfile, fmt))
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@_flowfile_option
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True)
+def graph(targets, flowfile, fmt):
+    """Print the task graph of TARGETs, or the rule graph when no target is given."""
+    from compiler.export import graph_command
+
+    sys.exit(graph_command(flowfile, list(targets), fmt))
+
+
+@cli.command(name="list")
+@_flowfile_option
+def list_(flowfile):
+    """List rules, targets and ranges with their doc strings."""
+    from compiler.export import list_command
+
+    sys.exit(list_command(flowfile))
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@_flowfile_option
+@click.option("--upstream", is_flag=True, help="also delete what the targets require (not external rules)")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+def clean(targets, flowfile, upstream, yes):
+    """Delete the outputs of TARGETs so that the next build makes them again."""
+    from .build import run_clean
+
+    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes))
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@_flowfile_option
+def status(targets, flowfile):
+    """Show the dependency tree of TARGETs: complete, missing, failed last time."""
+    from .build import run_status
+
+    sys.exit(run_status(flowfile, list(targets)))
+
+
+@cli.command()
+@_flowfile_option
+@click.option("-n", "--runs", "limit", default=10, show_default=True, help="how many recent runs to show")
+def log(flowfile, limit):
+    """Show recent runs and their failed tasks."""
+    from .build import run_log
+
+    sys.exit(run_log(flowfile, limit))
+
+
+def _route(args: list) -> list:
+    """`flow`, `flow TARGET...` and `flow --dry-run` mean `flow build ...`."""
+    if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
+        return args
+    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format"}
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in takes_value:
+            skip = True
+        elif not arg.startswith("-"):
+            return args if arg in COMMANDS else ["build"] + args
+    return ["build"] + args
+
+
+def main(argv=None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=_route(args), prog_name="flow", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
