@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pglast.parser import ParseError, scan, parse_sql
+from pglast.parser import ParseError, parse_sql, scan
 
 # A parameter name must be a plain identifier: `:"quoted"` or `:1` are not parameters.
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

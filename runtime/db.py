@@ -1,0 +1,126 @@
+"""Which PostgreSQL database to use, connecting to it with readable errors, and one cached connection per database.
+
+The database is `FLOW_DATABASE_URL` when set, else the Flowfile's `database:` setting, else libpq's
+own defaults (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE, ~/.pgpass, ...). Passwords belong in
+~/.pgpass, PGPASSWORD or a service file, never in a Flowfile; any DSN shown to a user goes through
+`redact`. psycopg2 is imported inside functions so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from runtime.actions.base import ActionFailed
+
+ENV_VAR = "FLOW_DATABASE_URL"
+
+
+class DatabaseError(ActionFailed):
+    """A database problem the user should read in one line (passwords already redacted)."""
+
+
+def resolve_dsn(flowfile_database: str | None = None) -> str:
+    """The DSN to connect with: FLOW_DATABASE_URL overrides the Flowfile's `database:`; '' means libpq defaults.
+
+    The environment wins so one Flowfile can name its usual database while a deployment or a test
+    run points it elsewhere without editing it.
+    """
+    return os.environ.get(ENV_VAR) or flowfile_database or ""
+
+
+# postgresql://user:secret@host -> postgresql://user:***@host
+_URI_PASSWORD = re.compile(r"^(postgres(?:ql)?://[^:@/?#]*:)([^@/?#]*)(@)", re.IGNORECASE)
+# ?password=secret or &password=secret inside a URI
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", re.IGNORECASE)
+# password=secret or password = 'se cret' in a key=value string
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
+
+
+def redact(dsn: str) -> str:
+    """The DSN with every password replaced by ***, for URIs and key=value strings alike."""
+    if re.match(r"postgres(?:ql)?://", dsn, re.IGNORECASE):
+        dsn = _URI_PASSWORD.sub(r"\1***\3", dsn)
+        return _QUERY_PASSWORD.sub(r"\1***", dsn)
+    return _KV_PASSWORD.sub(r"\1***", dsn)
+
+
+def describe(dsn: str) -> str:
+    """How to name the database in a message: the redacted DSN, or where libpq looked when it is empty."""
+    return redact(dsn) if dsn else "the default database (libpq PG* environment variables)"
+
+
+def _password_of(dsn: str) -> str | None:
+    try:
+        from psycopg2.extensions import parse_dsn
+
+        return parse_dsn(dsn).get("password") if dsn else None
+    except Exception:  # an unparseable DSN has no password we could leak further
+        return None
+
+
+def one_line(message: str, dsn: str = "") -> str:
+    """A driver message as one line, without the DSN's password even if the driver echoed it."""
+    text = " ".join(part.strip() for part in str(message).strip().splitlines() if part.strip())
+    text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
+    # libpq prefixes 'connection to server at "127.0.0.1", port 5432 failed: ' which the DSN already says.
+    text = re.sub(r'^connection to server (at|on) .*? failed: (FATAL:\s+)?', "", text)
+    password = _password_of(dsn)
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
+def connect(dsn: str):
+    """A new psycopg2 connection (autocommit off), or DatabaseError in one redacted line."""
+    import psycopg2
+
+    try:
+        return psycopg2.connect(dsn or "")
+    except psycopg2.Error as exc:
+        raise DatabaseError(f"cannot connect to {describe(dsn)}: {one_line(exc, dsn)}") from None
+
+
+class ConnectionCache:
+    """One open connection per DSN for this process, so a worker reuses it across tasks.
+
+    Connections opened before a fork are never handed to the child (two processes on one socket
+    corrupt the protocol); a closed or broken connection is replaced on the next `get`.
+    """
+
+    def __init__(self):
+        self._pid = os.getpid()
+        self._connections: dict = {}
+
+    def get(self, dsn: str):
+        """The cached connection for `dsn`, opening a new one if there is none or it has closed."""
+        if os.getpid() != self._pid:
+            self._connections = {}  # inherited from the parent: not ours to use or close
+            self._pid = os.getpid()
+        conn = self._connections.get(dsn)
+        if conn is None or conn.closed:
+            conn = connect(dsn)
+            self._connections[dsn] = conn
+        return conn
+
+    def discard(self, dsn: str) -> None:
+        """Close and forget the connection for `dsn` (after it failed in a way that may have broken it)."""
+        conn = self._connections.pop(dsn, None)
+        if conn is not None and not conn.closed:
+            conn.close()
+
+    def close_all(self) -> None:
+        """Close every cached connection."""
+        if os.getpid() == self._pid:
+            for conn in self._connections.values():
+                if not conn.closed:
+                    conn.close()
+        self._connections = {}
+
+
+connections = ConnectionCache()
+
+
+def close_all() -> None:
+    """Close the process-wide cached connections (call at worker exit)."""
+    connections.close_all()
