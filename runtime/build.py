@@ -1,0 +1,410 @@
+"""The library behind `flow build`, `clean`, `status` and `log`: load, resolve, check outputs, plan, run, report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import targets
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_MISSING_EXTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class BuildOptions:
+    flowfile: str = "Flowfile"
+    targets: list = field(default_factory=list)
+    dry_run: bool = False
+    jobs: int = 1
+    keep_going: bool = False
+    force: bool = False
+    force_upstream: bool = False
+    wait: bool = True
+    spark_master: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+
+
+class Session:
+    """A loaded Flowfile, its task factory, and where its state lives (.flow/ next to the Flowfile)."""
+
+    def __init__(self, flowfile_path: str):
+        from compiler.graph import TaskFactory
+        from compiler.loader import load
+
+        self.checked = load(flowfile_path)
+        self.directory = os.path.dirname(os.path.abspath(flowfile_path))
+        # Outputs and module names are relative to the Flowfile, as make -C would have it.
+        os.chdir(self.directory)
+        if self.directory not in sys.path:
+            sys.path.insert(0, self.directory)
+        self.flow_dir = os.path.join(self.directory, ".flow")
+        self.factory = TaskFactory(self.checked)
+        self._markers = None
+        self.database_error = None
+
+    def roots(self, names: list) -> list:
+        from compiler.errors import Diagnostic, UsageError
+        from compiler.resolve import resolve
+
+        if not names:
+            if self.checked.default is None:
+                raise UsageError(Diagnostic("error", "E901", "no target given and the Flowfile has no default",
+                                            None, "name a target, or add a line like: default: all_months"))
+            names = [self.checked.default]
+        roots = []
+        for name in names:
+            roots.extend(resolve(self.factory, name))
+        return list(dict.fromkeys(roots))
+
+    def markers(self, update_ids: list) -> set:
+        """Marker rows present for table outputs (one query); raises DatabaseUnavailable."""
+        from .db import DatabaseError, connections, resolve_dsn
+        from .tables import existing_markers
+
+        try:
+            connection = connections.get(resolve_dsn(self.checked.database))
+            return existing_markers(connection, update_ids)
+        except DatabaseError as exc:
+            raise targets.DatabaseUnavailable(str(exc)) from None
+
+    def complete(self, tasks) -> set:
+        return targets.complete(tasks, self.markers)
+
+
+def _render_error(exc) -> str:
+    from compiler.errors import SourceCache, render_all
+
+    return render_all(exc.diagnostics, SourceCache())
+
+
+def run_build(options: BuildOptions) -> int:
+    """Build what the options ask for; return the process exit code."""
+    from compiler.errors import FlowError
+
+    try:
+        session = Session(options.flowfile)
+        roots = session.roots(options.targets)
+    except FlowError as exc:
+        print(_render_error(exc), file=sys.stderr)
+        return exc.exit_code
+    try:
+        return _build(session, roots, options)
+    except FlowError as exc:
+        print(_render_error(exc), file=sys.stderr)
+        return exc.exit_code
+    except targets.DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _build(session: Session, roots: list, options: BuildOptions) -> int:
+    from .report import make_reporter
+
+    stream = sys.stdout
+    complete = session.complete
+    if options.dry_run:
+        complete = _lenient(session)
+    # 1. the no-op fast path: every requested output exists, and nothing is forced
+    if not options.force:
+        done = complete(roots)
+        if len(done) == len(roots):
+            if not options.quiet:
+                count = len(roots)
+                stream.write(f"nothing to do: {'all ' if count > 1 else ''}{count} target"
+                             f"{'s' if count != 1 else ''} complete\n")
+            return EXIT_OK
+
+    # 2. grow the graph, stopping at complete tasks (forced ones excepted)
+    from compiler.graph import build_graph
+
+    forced_roots = set(roots) if options.force else set()
+    if options.force_upstream:
+        descend = lambda task: not task.info.node.external  # noqa: E731
+    else:
+        descend = forced_roots.__contains__
+    graph = build_graph(session.factory, roots, complete, descend)
+    nx_graph = graph.graph
+    finished = graph.complete
+    if options.force_upstream:
+        forced = {t for t in nx_graph if not t.info.node.external}
+    else:
+        forced = forced_roots
+    to_run = [t for t in nx_graph if not t.info.node.external and (t not in finished or t in forced)]
+    missing = [t for t in nx_graph if t.info.node.external and t not in finished]
+    requirements = session.factory.requirements
+
+    def dependents(task):
+        return nx_graph.pred[task]
+
+    if options.dry_run:
+        return _dry_run(session, to_run, forced, finished, missing, requirements, stream)
+
+    # 3. run
+    from .executor import Executor
+    from .history import History
+    from .locks import TaskLocks
+    from .plan import Plan
+
+    if not to_run:
+        if missing:
+            reporter = make_reporter(stream, options.quiet, options.verbose)
+            _report_missing(reporter, missing)
+            reporter.close()
+            return EXIT_MISSING_EXTERNAL
+        return EXIT_OK
+    targets.sweep({os.path.dirname(t.output) for t in to_run if t.info.output.kind != "table"})
+    history = History(session.flow_dir)
+    run_id = history.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])
+    locks = TaskLocks(session.flow_dir)
+    plan = Plan(to_run, _graph_requirements(nx_graph), dependents, missing, options.keep_going)
+    reporter = make_reporter(stream, options.quiet, options.verbose)
+    rules = sorted({t.name for t in to_run})
+    reporter.build_started(len(to_run), len(finished), history.mean_durations(rules))
+    _report_missing(reporter, missing)
+    spark = None
+    if any(t.info.node.action is not None and t.info.node.action.kind.startswith("spark") for t in to_run):
+        from .spark_lane import SparkLane
+
+        spark = SparkLane(session.checked, options.jobs, options.spark_master)
+    executor = Executor(
+        plan, session.checked, jobs=options.jobs, flow_dir=session.flow_dir, reporter=reporter, history=history,
+        run_id=run_id, locks=locks, wait_for_locks=options.wait, forced=frozenset(forced),
+        requirements=requirements, spark=spark, markers=session.markers if _has_tables(to_run) else None,
+    )
+    started = time.monotonic()
+    try:
+        outcome = executor.run()
+    finally:
+        locks.close()
+    summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started, roots)
+    reporter.build_finished(summary)
+    reporter.close()
+    history.finish_run(run_id, _status_word(code), _counts(summary))
+    history.close()
+    return code
+
+
+def _has_tables(tasks) -> bool:
+    return any(t.info.output.kind == "table" for t in tasks)
+
+
+def _graph_requirements(nx_graph):
+    successors = nx_graph.succ
+    return lambda task: successors[task]
+
+
+def _lenient(session: Session):
+    """For dry runs: a database that cannot be reached makes its tables look missing, and says so."""
+
+    def complete(tasks):
+        try:
+            return session.complete(tasks)
+        except targets.DatabaseUnavailable as exc:
+            if session.database_error is None:
+                session.database_error = str(exc)
+            return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
+
+    return complete
+
+
+def _dry_run(session, to_run, forced, finished, missing, requirements, stream) -> int:
+    from .plan import run_order
+    from .report import render_dry_run
+
+    order = run_order(to_run, requirements)
+    reasons = []
+    for task in order:
+        if task in forced and task in finished:
+            reason = "forced"
+        elif task.info.output.kind == "table" and session.database_error:
+            reason = "marker unknown: database unreachable"
+        else:
+            reason = "output missing"
+        reasons.append((task, reason))
+    text = render_dry_run(reasons, len(finished), missing)
+    if session.database_error:
+        text += f"\nnote: cannot check table outputs: {session.database_error}\n"
+    stream.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
+
+
+def _report_missing(reporter, missing) -> None:
+    for task in missing:
+        reporter.message(f"missing external input: {task.id} at {targets.describe(task)}", "error")
+
+
+def _summarise(plan, outcome, finished, missing, elapsed, roots):
+    from .report import Summary
+
+    blocked = dict(plan.blocked)
+    failed = [task for task, _ in outcome.failed]
+    not_started = [t for t in plan.not_started() if t not in set(outcome.interrupted)]
+    if outcome.was_interrupted:
+        code = EXIT_INTERRUPTED
+    elif failed or outcome.skipped_locked:
+        code = EXIT_FAILED
+    elif missing and blocked:
+        code = EXIT_MISSING_EXTERNAL
+    elif not_started:
+        code = EXIT_FAILED
+    else:
+        code = EXIT_OK
+    summary = Summary(
+        ran=list(outcome.ran),
+        already_complete=len(finished),
+        failed=failed,
+        blocked=blocked,
+        missing_external=list(missing),
+        skipped_locked=list(outcome.skipped_locked),
+        interrupted=list(outcome.interrupted) + (not_started if outcome.was_interrupted else []),
+        elapsed=elapsed,
+        exit_code=code,
+    )
+    return summary, code
+
+
+def _status_word(code: int) -> str:
+    return {EXIT_OK: "success", EXIT_FAILED: "failed", EXIT_MISSING_EXTERNAL: "missing-external",
+            EXIT_INTERRUPTED: "interrupted"}.get(code, "error")
+
+
+def _counts(summary) -> dict:
+    return {
+        "ran": len(summary.ran), "already_complete": summary.already_complete, "failed": len(summary.failed),
+        "blocked": len(summary.blocked), "missing_external": len(summary.missing_external),
+    }
+
+
+# ---------------------------------------------------------------------------- clean, status, log
+
+
+def run_clean(flowfile: str, names: list, upstream: bool, assume_yes: bool) -> int:
+    """Delete the outputs of the named targets (and, with upstream, of what they require)."""
+    from compiler.errors import FlowError
+
+    try:
+        session = Session(flowfile)
+        roots = session.roots(names)
+        tasks = list(roots)
+        if upstream:
+            seen = set(tasks)
+            index = 0
+            while index < len(tasks):
+                for child in session.factory.requirements(tasks[index]):
+                    if child not in seen and not child.info.node.external:
+                        seen.add(child)
+                        tasks.append(child)
+                index += 1
+        present = [t for t in tasks if not t.info.node.external and t.info.output.kind != "table"
+                   and os.path.lexists(t.output)]
+        tables = [t for t in tasks if t.info.output.kind == "table"]
+    except FlowError as exc:
+        print(_render_error(exc), file=sys.stderr)
+        return exc.exit_code
+    if tables:
+        print(f"note: {len(tables)} table output{'s' if len(tables) != 1 else ''} left alone "
+              "(delete rows and marker rows in the database)", file=sys.stderr)
+    if not present:
+        print("nothing to clean")
+        return EXIT_OK
+    for task in present[:20]:
+        print(f"  {targets.describe(task)}")
+    if len(present) > 20:
+        print(f"  ... and {len(present) - 20} more")
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            print("error: refusing to delete without a terminal to ask on; pass --yes", file=sys.stderr)
+            return EXIT_USAGE
+        answer = input(f"delete {len(present)} output{'s' if len(present) != 1 else ''}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return EXIT_OK
+    for task in present:
+        targets.remove_path(task.output)
+    print(f"deleted {len(present)} output{'s' if len(present) != 1 else ''}")
+    return EXIT_OK
+
+
+def run_status(flowfile: str, names: list) -> int:
+    """Print the dependency tree of the targets with complete / missing / failed-last-time marks."""
+    from compiler.errors import FlowError
+
+    from .history import History
+
+    try:
+        session = Session(flowfile)
+        roots = session.roots(names)
+    except FlowError as exc:
+        print(_render_error(exc), file=sys.stderr)
+        return exc.exit_code
+    complete = _lenient(session)
+    history = History(session.flow_dir) if os.path.isdir(session.flow_dir) else None
+    lines: list = []
+    seen: set = set()
+    shown = 0
+    limit = 2000
+
+    def walk(task, prefix, last, depth):
+        nonlocal shown
+        if shown >= limit:
+            return
+        shown += 1
+        done = task in complete([task])
+        if done:
+            mark = "complete"
+        elif task.info.node.external:
+            mark = "MISSING (external)"
+        else:
+            mark = "missing"
+        if not done and history is not None:
+            last_state = history.last_status([task.id]).get(task.id)
+            if last_state and last_state[0] in ("failed", "timeout"):
+                mark = f"FAILED last time: {last_state[2] or last_state[0]}"
+        branch = "" if depth == 0 else ("└── " if last else "├── ")
+        lines.append(f"{prefix}{branch}{task.id}  [{mark}]  {targets.describe(task)}")
+        if done or task in seen:
+            return
+        seen.add(task)
+        children = session.factory.requirements(task)
+        child_prefix = prefix if depth == 0 else prefix + ("    " if last else "│   ")
+        for index, child in enumerate(children):
+            walk(child, child_prefix, index == len(children) - 1, depth + 1)
+
+    for root in roots:
+        walk(root, "", True, 0)
+    if shown >= limit:
+        lines.append(f"... (stopped after {limit} lines)")
+    print("\n".join(lines))
+    if session.database_error:
+        print(f"note: cannot check table outputs: {session.database_error}")
+    if history is not None:
+        history.close()
+    return EXIT_OK
+
+
+def run_log(flowfile: str, limit: int) -> int:
+    """Print recent runs, newest first, with their failed tasks."""
+    from .history import History
+
+    directory = os.path.dirname(os.path.abspath(flowfile))
+    flow_dir = os.path.join(directory, ".flow")
+    if not os.path.exists(os.path.join(flow_dir, "history.sqlite")):
+        print("no runs recorded yet")
+        return EXIT_OK
+    history = History(flow_dir)
+    for run in history.recent_runs(limit):
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
+        counts = run.get("counts") or {}
+        summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v)
+        print(f"#{run['id']}  {started}  {run['status'] or 'running'}  {run['command']}  {summary}")
+        for attempt in history.failed_attempts(run["id"])[:10]:
+            print(f"    {attempt['status']}: {attempt['task_id']}: {attempt['error']}")
+    history.close()
+    return EXIT_OK

@@ -1,0 +1,324 @@
+"""Run a plan: hand ready tasks to workers, take locks, honour retries and timeouts, stop cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+
+from . import targets
+from .plan import Plan
+from .workers import Job, WorkerPool
+
+RETRY_BASE_DELAY = float(os.environ.get("FLOW_RETRY_DELAY", "1.0"))
+RETRY_MAX_DELAY = 60.0
+LOCK_POLL = 0.2
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.,()=+-]")
+
+
+@dataclass
+class Outcome:
+    """What happened to every task the plan held."""
+
+    ran: list = field(default_factory=list)
+    failed: list = field(default_factory=list)  # (task, error)
+    timed_out: list = field(default_factory=list)
+    skipped_locked: list = field(default_factory=list)
+    done_elsewhere: list = field(default_factory=list)
+    interrupted: list = field(default_factory=list)
+    was_interrupted: bool = False
+
+
+@dataclass
+class Running:
+    task: object
+    attempt: int
+    started: float  # wall clock, for history
+    deadline: float | None
+    temp: str | None
+    worker: object = None  # the worker process, or None for thread tasks
+
+
+class Executor:
+    """Drives a Plan: one event loop in the main process; actions run in workers or threads."""
+
+    def __init__(self, plan: Plan, flowfile, *, jobs: int, flow_dir: str, reporter, history=None, run_id=None,
+                 locks=None, wait_for_locks: bool = True, forced=frozenset(), requirements=None, spark=None,
+                 markers=None):
+        self.plan = plan
+        self.flowfile = flowfile
+        self.jobs = jobs
+        self.flow_dir = flow_dir
+        self.log_dir = os.path.join(flow_dir, "logs")
+        self.reporter = reporter
+        self.history = history
+        self.run_id = run_id
+        self.locks = locks
+        self.wait_for_locks = wait_for_locks
+        self.forced = forced
+        self.requirements = requirements
+        self.spark = spark  # SparkLane or None, made on the first Spark task
+        self.markers = markers
+        self.outcome = Outcome()
+        self.flowfile_dir = os.getcwd()
+        self._pool = None
+        self._running: dict = {}  # seq -> Running
+        self._seq = 0
+        self._retries: list = []  # (due time, task, attempt)
+        self._lock_waiting: list = []  # tasks another process holds
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._thread_results: queue.SimpleQueue = queue.SimpleQueue()
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> Outcome:
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._interrupt()
+        finally:
+            self._shutdown()
+        return self.outcome
+
+    def _loop(self) -> None:
+        plan = self.plan
+        while True:
+            self._start_ready()
+            if not self._running and not self._retries and not self._lock_waiting and not plan.has_ready():
+                break
+            self._wait_and_handle()
+            self._check_timeouts()
+
+    def _capacity(self) -> int:
+        return self.jobs - len(self._running)
+
+    def _start_ready(self) -> None:
+        plan = self.plan
+        now = time.monotonic()
+        if self._retries:
+            due = [r for r in self._retries if r[0] <= now]
+            if due:
+                self._retries = [r for r in self._retries if r[0] > now]
+                for _, task, attempt in due:
+                    if plan._stopped:
+                        plan.finished(task, False)
+                        continue
+                    self._start(task, attempt)
+        if self._lock_waiting and self._capacity() > 0:
+            waiting, self._lock_waiting = self._lock_waiting, []
+            for task in waiting:
+                if plan._stopped:
+                    plan.put_back(task)
+                    plan.next_ready()
+                    plan.finished(task, False)
+                    continue
+                self._try_start(task)
+        while self._capacity() > 0 and plan.has_ready():
+            task = plan.next_ready()
+            self._try_start(task)
+
+    def _try_start(self, task) -> None:
+        """Lock the task, check nobody finished it meanwhile, then start its first attempt."""
+        locks = self.locks
+        if locks is not None:
+            if not locks.try_lock(_lock_key(task)):
+                if self.wait_for_locks:
+                    self._lock_waiting.append(task)
+                else:
+                    self.outcome.skipped_locked.append(task)
+                    self._record(task, "skipped", 1, time.time(), 0.0, "another flow process was running it")
+                    self.reporter.task_finished(task, "skipped", 0.0, "another flow process is running it")
+                    self.plan.finished(task, False)
+                return
+            # another flow may have completed it between our plan and our lock
+            if task not in self.forced and task.info.output.kind != "table":
+                if targets.complete([task], self.markers):
+                    locks.unlock(_lock_key(task))
+                    self.outcome.done_elsewhere.append(task)
+                    self.plan.finished(task, True)
+                    return
+        self._start(task, 1)
+
+    def _start(self, task, attempt: int) -> None:
+        kind = task.info.output.kind
+        action = task.info.node.action
+        if action is None:  # an external rule reached the run queue: nothing can make it
+            self._finish(task, attempt, False, f"external rule '{task.name}' is never run", None, None, 0.0,
+                         time.time())
+            return
+        self._seq += 1
+        seq = self._seq
+        temp = targets.temp_path(task.output) if kind != "table" else None
+        timeout = task.info.node.timeout
+        deadline = time.monotonic() + timeout if timeout else None
+        running = Running(task, attempt, time.time(), deadline, temp)
+        self._running[seq] = running
+        self.reporter.task_started(task, attempt)
+        inputs = [r.output for r in self.requirements(task)] if task.info.has_requires else []
+        if action.kind in ("python", "sql", "load"):
+            if self._pool is None:
+                self._pool = WorkerPool(self.jobs, self.flowfile, self._spool_dir())
+            job = Job((seq, task.name, task.values, inputs, temp, task.output, kind, task.id, self._log_path(task),
+                       self.flowfile_dir))
+            running.worker = self._pool.submit(job)
+        elif action.kind in ("spark", "spark-submit"):
+            if self.spark is None:
+                from .spark_lane import SparkLane
+
+                self.spark = SparkLane(self.flowfile, self.jobs)
+            self.spark.submit(seq, task, inputs, temp, self._log_path(task), timeout, self._thread_done)
+        else:
+            del self._running[seq]
+            self._finish(task, attempt, False, f"{action.kind} actions are not supported yet", None, None, 0.0,
+                         running.started)
+
+    def _thread_done(self, result) -> None:
+        # called from a Spark thread: hand the result to the loop and wake it up
+        self._thread_results.put(result)
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _wait_and_handle(self) -> None:
+        timeout = self._next_wakeup()
+        sources = [self._wake_r]
+        if self._pool is not None:
+            sources.extend(self._pool.connections())
+        for source in wait(sources, timeout):
+            if source is self._wake_r:
+                try:
+                    self._wake_r.recv(4096)
+                except BlockingIOError:
+                    pass
+                continue
+            _, result = self._pool.receive(source)
+            self._handle(result)
+        while True:
+            try:
+                result = self._thread_results.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(result)
+
+    def _next_wakeup(self):
+        times = [r.deadline for r in self._running.values() if r.deadline is not None]
+        times.extend(r[0] for r in self._retries)
+        if self._lock_waiting:
+            times.append(time.monotonic() + LOCK_POLL)
+        if not times:
+            return None
+        return max(0.0, min(times) - time.monotonic())
+
+    def _handle(self, result) -> None:
+        seq, ok, message, log_path, tail, duration = result
+        running = self._running.pop(seq, None)
+        if running is None:
+            return  # a task we already gave up on (timed out)
+        self._finish(running.task, running.attempt, ok, None if ok else message, log_path, tail, duration,
+                     running.started)
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        for seq, running in list(self._running.items()):
+            if running.deadline is not None and now >= running.deadline:
+                del self._running[seq]
+                self._stop_running(running)
+                timeout = running.task.info.node.timeout
+                self._finish(running.task, running.attempt, False, f"timed out after {_seconds(timeout)}", None,
+                             None, now - (running.deadline - timeout), running.started, status="timeout")
+
+    def _stop_running(self, running: Running) -> None:
+        if running.worker is not None and self._pool is not None:
+            self._pool.kill(running.worker)
+        elif self.spark is not None:
+            self.spark.cancel(running.task)
+        if running.temp:
+            targets.remove_path(running.temp)
+
+    # ------------------------------------------------------------------ endings
+
+    def _finish(self, task, attempt, ok, error, log_path, tail, duration, started, status=None) -> None:
+        retries = task.info.node.retries
+        if ok:
+            self._record(task, "done", attempt, started, duration, None)
+            self.outcome.ran.append(task)
+            self.reporter.task_finished(task, "done", duration)
+            self._unlock(task)
+            self.plan.finished(task, True)
+            return
+        status = status or "failed"
+        self._record(task, status, attempt, started, duration, error)
+        if attempt <= retries and not self.plan._stopped:
+            delay = min(RETRY_BASE_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY)
+            self.reporter.task_finished(task, "retry", duration, f"{error} (retry {attempt} of {retries} in "
+                                        f"{_seconds(delay)})", log_path, tail)
+            self._retries.append((time.monotonic() + delay, task, attempt + 1))
+            return
+        self.reporter.task_finished(task, status, duration, error, log_path, tail)
+        if status == "timeout":
+            self.outcome.timed_out.append(task)
+        self.outcome.failed.append((task, error))
+        self._unlock(task)
+        self.plan.finished(task, False)
+
+    def _record(self, task, status, attempt, started, duration, error) -> None:
+        if self.history is not None:
+            self.history.record(self.run_id, task, status, attempt, started, duration, error)
+
+    def _unlock(self, task) -> None:
+        if self.locks is not None:
+            self.locks.unlock(_lock_key(task))
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: start nothing more, stop what runs, remove its temporaries."""
+        self.outcome.was_interrupted = True
+        self.plan.stop()
+        self.reporter.message("interrupted: stopping running tasks", "warning")
+        for seq, running in list(self._running.items()):
+            del self._running[seq]
+            self._stop_running(running)
+            self.outcome.interrupted.append(running.task)
+            self._record(running.task, "interrupted", running.attempt, running.started,
+                         time.time() - running.started, "interrupted")
+            self.reporter.task_finished(running.task, "interrupted", time.time() - running.started)
+            self._unlock(running.task)
+        for _, task, _ in self._retries:
+            self.outcome.interrupted.append(task)
+        self._retries = []
+        self._lock_waiting = []
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self.spark is not None:
+            self.spark.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # ------------------------------------------------------------------ paths
+
+    def _spool_dir(self) -> str:
+        path = os.path.join(self.flow_dir, "tmp")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def _log_path(self, task) -> str:
+        return os.path.join(self.log_dir, task.name, _UNSAFE.sub("_", task.id) + ".log")
+
+
+def _lock_key(task) -> str:
+    # files and directories are locked by location; many tasks load one table, so those by id
+    return task.id if task.info.output.kind == "table" else "path:" + os.path.abspath(task.output)
+
+
+def _seconds(value: float) -> str:
+    if value >= 60 and value % 60 == 0:
+        return f"{int(value // 60)}m"
+    return f"{value:g}s"

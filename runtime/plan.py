@@ -1,0 +1,139 @@
+"""Plan stores what a build intends to run and answers "what is ready?"; it never touches the disk."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Plan:
+    """The tasks to run, how many of each one's requirements are still unfinished, and what is ready.
+
+    `requirements(task)` and `dependents(task)` describe the graph; only tasks in `to_run` are
+    scheduled. A task whose requirement is missing (an absent external output) is blocked from the
+    start; a failure blocks every task that needs it, transitively.
+    """
+
+    def __init__(self, to_run, requirements, dependents, missing=(), keep_going: bool = False):
+        self.keep_going = keep_going
+        self._dependents = dependents
+        self.to_run = list(to_run)
+        wanted = set(self.to_run)
+        self._wanted = wanted
+        self._waiting: dict = {}
+        self._ready: deque = deque()
+        self.blocked: dict = {}  # task -> the failed or missing task that blocks it
+        self.failed: list = []
+        self.finished_ok: list = []
+        self._stopped = False
+        self._running = 0
+        missing = set(missing)
+        for task in self.to_run:
+            count = 0
+            for requirement in requirements(task):
+                if requirement in wanted:
+                    count += 1
+                elif requirement in missing:
+                    self._block_from(task, requirement)
+            if task in self.blocked:
+                continue
+            if count:
+                self._waiting[task] = count
+            else:
+                self._ready.append(task)
+        # a task blocked by a missing input blocks its dependents too
+        for task in list(self.blocked):
+            self._block_dependents(task, self.blocked[task])
+
+    def _block_from(self, task, cause) -> None:
+        if task not in self.blocked:
+            self.blocked[task] = cause
+            self._waiting.pop(task, None)
+
+    def _block_dependents(self, task, cause) -> None:
+        stack = [task]
+        while stack:
+            current = stack.pop()
+            for dependent in self._dependents(current):
+                if dependent in self._wanted and dependent not in self.blocked:
+                    self._block_from(dependent, cause)
+                    stack.append(dependent)
+        if self._ready:
+            self._ready = deque(t for t in self._ready if t not in self.blocked)
+
+    def next_ready(self):
+        """The next task that can start now, or None."""
+        if self._stopped or not self._ready:
+            return None
+        self._running += 1
+        return self._ready.popleft()
+
+    def has_ready(self) -> bool:
+        return bool(self._ready) and not self._stopped
+
+    def put_back(self, task) -> None:
+        """A task that could not start yet (another flow holds its lock): try it again later."""
+        self._running -= 1
+        self._ready.append(task)
+
+    def finished(self, task, ok: bool) -> None:
+        """Record the end of a task; its dependents may become ready, or blocked when it failed."""
+        self._running -= 1
+        if ok:
+            self.finished_ok.append(task)
+            waiting = self._waiting
+            for dependent in self._dependents(task):
+                count = waiting.get(dependent)
+                if count is None:
+                    continue
+                if count == 1:
+                    del waiting[dependent]
+                    # to the front: finish chains before starting new leaves, so that whole
+                    # months complete early (and a stopped build leaves fewer half-done months)
+                    self._ready.appendleft(dependent)
+                else:
+                    waiting[dependent] = count - 1
+            return
+        self.failed.append(task)
+        self._block_dependents(task, task)
+        if not self.keep_going:
+            self._stopped = True
+
+    def stop(self) -> None:
+        """Start nothing more (Ctrl-C, or a failure without --keep-going)."""
+        self._stopped = True
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    def done(self) -> bool:
+        """Nothing runs and nothing more can start."""
+        return self._running == 0 and (self._stopped or not self._ready)
+
+    def not_started(self) -> list:
+        """Tasks that were neither run nor blocked (after a stop)."""
+        ended = set(self.finished_ok) | set(self.failed) | set(self.blocked)
+        return [t for t in self.to_run if t not in ended]
+
+
+def run_order(to_run, requirements) -> list:
+    """A valid order to run `to_run` in (requirements first), for dry runs; stable and linear."""
+    wanted = set(to_run)
+    order = []
+    state: dict = {}
+    for root in to_run:
+        if root in state:
+            continue
+        stack = [(root, iter(requirements(root)))]
+        state[root] = 1
+        while stack:
+            task, children = stack[-1]
+            for child in children:
+                if child in wanted and child not in state:
+                    state[child] = 1
+                    stack.append((child, iter(requirements(child))))
+                    break
+            else:
+                stack.pop()
+                order.append(task)
+    return order
