@@ -105,7 +105,7 @@ def run_build(options: BuildOptions) -> int:
 
 
 def _build(session: Session, roots: list, options: BuildOptions) -> int:
-    from .report import make_reporter
+    from .report import make_reporter, rule_estimates
 
     stream = sys.stdout
     complete = session.complete
@@ -166,7 +166,8 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     plan = Plan(to_run, _graph_requirements(nx_graph), dependents, missing, options.keep_going)
     reporter = make_reporter(stream, options.quiet, options.verbose)
     rules = sorted({t.name for t in to_run})
-    reporter.build_started(len(to_run), len(finished), history.mean_durations(rules))
+    reporter.build_started(len(to_run), len(finished), rule_estimates(to_run, history.mean_durations(rules)),
+                           options.jobs)
     _report_missing(reporter, missing)
     spark = None
     if any(t.info.node.action is not None and t.info.node.action.kind.startswith("spark") for t in to_run):

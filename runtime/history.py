@@ -1,0 +1,305 @@
+"""Record every run and task attempt in `.flow/history.sqlite`, in batches, and answer questions about them.
+
+The file is an SQLite database in WAL mode (`synchronous=NORMAL`): a commit appends to the
+write-ahead log without a disk sync, so thousands of rows cost one cheap transaction. Two flow
+processes may write at once; each waits up to 5 s for the other's transaction (`busy_timeout`).
+
+Schema (version 1, in `PRAGMA user_version`)::
+
+    runs(id        INTEGER PRIMARY KEY,   -- the run id returned by start_run
+         started   REAL,                  -- Unix time, seconds
+         finished  REAL,                  -- NULL while running (or when the process died)
+         command   TEXT,                  -- "flow build -j 8 toplists_2012"
+         targets   TEXT,                  -- JSON list of the targets as the user wrote them
+         status    TEXT,                  -- "running", then what finish_run was given
+         counts_json TEXT,                -- JSON object: {"ran": 31, "failed": 1, ...}
+         host      TEXT,
+         pid       INTEGER)
+
+    attempts(run_id   INTEGER,            -- runs.id
+             task_id  TEXT,               -- "top_artists(2012-06)"
+             rule     TEXT,               -- "top_artists"
+             params_json TEXT,            -- JSON object of every parameter's text form
+             output   TEXT,               -- path, or "schema.table"
+             status   TEXT,               -- done | failed | timeout | skipped | interrupted
+             attempt  INTEGER,            -- 1 for the first try, 2 for the first retry, ...
+             started  REAL,               -- Unix time, seconds
+             duration REAL,               -- seconds
+             host     TEXT,
+             error    TEXT)               -- NULL, or the error's last 8,000 characters
+
+    indexes: attempts(task_id, started), attempts(rule, started), attempts(run_id)
+
+`skipped` means another flow process was running the task, so nothing ran here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from typing import Callable, Optional
+
+from compiler.types import format_value
+
+SCHEMA_VERSION = 1
+FILE_NAME = "history.sqlite"
+STATUSES = ("done", "failed", "timeout", "skipped", "interrupted")
+
+# A batch is written when its oldest row is this old or it holds this many rows.
+MAX_AGE = 1.0
+MAX_ROWS = 5_000
+# SQLite's default limit on bound parameters was 999 before 3.32; stay below it.
+CHUNK = 900
+# Durations averaged per rule for the ETA: recent runs say more about the machine than old ones.
+RECENT = 50
+MAX_ERROR = 8_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, started REAL, finished REAL, command TEXT, targets TEXT,
+    status TEXT, counts_json TEXT, host TEXT, pid INTEGER);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id INTEGER, task_id TEXT, rule TEXT, params_json TEXT, output TEXT, status TEXT,
+    attempt INTEGER, started REAL, duration REAL, host TEXT, error TEXT);
+CREATE INDEX IF NOT EXISTS attempts_task ON attempts (task_id, started);
+CREATE INDEX IF NOT EXISTS attempts_rule ON attempts (rule, started);
+CREATE INDEX IF NOT EXISTS attempts_run ON attempts (run_id);
+"""
+
+_INSERT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_RUN_COLUMNS = ("id", "started", "finished", "command", "targets", "status", "counts", "host", "pid")
+_ATTEMPT_COLUMNS = ("run_id", "task_id", "rule", "params_json", "output", "status", "attempt", "started",
+                    "duration", "host", "error")
+
+
+class History:
+    """The run history of one project: buffered writes, a few reads; safe to share between threads.
+
+    Nothing touches the disk until the first write (or a read of an existing file), so
+    `flow --help` and dry runs never create `.flow/`.
+    """
+
+    def __init__(self, flow_dir: str, max_rows: int = MAX_ROWS, max_age: float = MAX_AGE,
+                 clock: Callable[[], float] = time.monotonic):
+        self.flow_dir = flow_dir
+        self.path = os.path.join(flow_dir, FILE_NAME)
+        self.max_rows = max_rows
+        self.max_age = max_age
+        self._clock = clock
+        self._conn: Optional[sqlite3.Connection] = None
+        self._pid = 0
+        self._host = _hostname()
+        self._rows: list = []
+        self._first_at = 0.0  # clock() when the oldest buffered row arrived
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ writing
+
+    def start_run(self, command: str, targets: list) -> int:
+        """Insert a run (status "running") at once and return its id."""
+        with self._lock:
+            conn = self._db()
+            with _transaction(conn):
+                cursor = conn.execute(
+                    "INSERT INTO runs (started, command, targets, status, host, pid) VALUES (?, ?, ?, ?, ?, ?)",
+                    (time.time(), command, json.dumps(list(targets)), "running", self._host, os.getpid()))
+            return cursor.lastrowid
+
+    def record(self, run_id: int, task, status: str, attempt: int, started: float, duration: float,
+               error: Optional[str] = None) -> None:
+        """Buffer one attempt of `task`; write the buffer when it is older than max_age or holds max_rows."""
+        values = task.values
+        params = json.dumps({name: format_value(v) for name, v in zip(task.info.param_names, values, strict=True)})
+        if error is not None and len(error) > MAX_ERROR:
+            error = "..." + error[-MAX_ERROR:]
+        row = (run_id, task.id, task.name, params, task.output, status, attempt, started, duration, self._host, error)
+        now = self._clock()
+        with self._lock:
+            rows = self._rows
+            if not rows:
+                self._first_at = now
+            rows.append(row)
+            if len(rows) >= self.max_rows or now - self._first_at >= self.max_age:
+                self._flush_soon(now)
+
+    def flush_if_due(self) -> None:
+        """Write the buffer if it is older than max_age: for a loop that may go a while without `record`."""
+        now = self._clock()
+        with self._lock:
+            if self._rows and now - self._first_at >= self.max_age:
+                self._flush_soon(now)
+
+    def flush(self) -> None:
+        """Write every buffered row in one transaction."""
+        with self._lock:
+            self._flush()
+
+    def finish_run(self, run_id: int, status: str, counts: dict) -> None:
+        """Write the buffer, then the run's end: its status and its counts per outcome."""
+        with self._lock:
+            self._flush()
+            conn = self._db()
+            with _transaction(conn):
+                conn.execute("UPDATE runs SET finished = ?, status = ?, counts_json = ? WHERE id = ?",
+                             (time.time(), status, json.dumps(counts, sort_keys=True), run_id))
+
+    def close(self) -> None:
+        """Write the buffer and close the database; the object may be used again afterwards."""
+        with self._lock:
+            try:
+                self._flush()
+            finally:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+    def __enter__(self) -> "History":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def mean_durations(self, rules: list) -> dict:
+        """rule -> mean duration in seconds of its last 50 successful attempts; rules never run are left out."""
+        conn = self._reader()
+        if conn is None:
+            return {}
+        means = {}
+        for rule in dict.fromkeys(rules):
+            row = conn.execute(
+                "SELECT avg(duration), count(*) FROM (SELECT duration FROM attempts"
+                " WHERE rule = ? AND status = 'done' ORDER BY started DESC LIMIT ?)", (rule, RECENT)).fetchone()
+            if row[1]:
+                means[rule] = row[0]
+        return means
+
+    def last_status(self, task_ids: list) -> dict:
+        """task_id -> (status, started, error) of its latest attempt; tasks never attempted are left out.
+
+        `skipped` rows are ignored: nothing ran, and the process that was running the task
+        records its own outcome.
+        """
+        conn = self._reader()
+        if conn is None:
+            return {}
+        result = {}
+        ids = list(dict.fromkeys(task_ids))
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            # SQLite takes the bare columns of an aggregate query from the row holding the max().
+            for task_id, status, started, error in conn.execute(
+                    f"SELECT task_id, status, max(started), error FROM attempts"
+                    f" WHERE task_id IN ({marks}) AND status != 'skipped' GROUP BY task_id", chunk):
+                result[task_id] = (status, started, error)
+        return result
+
+    def recent_runs(self, limit: int = 10) -> list:
+        """The latest runs, newest first, as dicts with the runs columns (targets and counts decoded)."""
+        conn = self._reader()
+        if conn is None:
+            return []
+        cursor = conn.execute("SELECT id, started, finished, command, targets, status, counts_json, host, pid"
+                              " FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        runs = []
+        for row in cursor:
+            run = dict(zip(_RUN_COLUMNS, row, strict=True))
+            run["targets"] = json.loads(run["targets"] or "[]")
+            run["counts"] = json.loads(run["counts"] or "{}")
+            runs.append(run)
+        return runs
+
+    def failed_attempts(self, run_id: int) -> list:
+        """The failed and timed-out attempts of a run, in the order they started, as dicts (params decoded)."""
+        conn = self._reader()
+        if conn is None:
+            return []
+        cursor = conn.execute("SELECT * FROM attempts WHERE run_id = ? AND status IN ('failed', 'timeout')"
+                              " ORDER BY started", (run_id,))
+        out = []
+        for row in cursor:
+            attempt = dict(zip(_ATTEMPT_COLUMNS, row, strict=True))
+            attempt["params"] = json.loads(attempt.pop("params_json") or "{}")
+            out.append(attempt)
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _flush(self) -> None:
+        rows = self._rows
+        if not rows:
+            return
+        conn = self._db()
+        with _transaction(conn):
+            conn.executemany(_INSERT, rows)
+        self._rows = []
+
+    def _flush_soon(self, now: float) -> None:
+        """A flush from `record`: if another process holds the lock past busy_timeout, keep the rows for later."""
+        try:
+            self._flush()
+        except sqlite3.OperationalError:
+            self._first_at = now  # try again in max_age; an explicit flush() raises instead
+
+    def _reader(self) -> Optional[sqlite3.Connection]:
+        """A connection for a read, after writing the buffer; None when no history exists yet."""
+        with self._lock:
+            if self._conn is None and not os.path.exists(self.path):
+                return None
+            self._flush()
+            return self._db()
+
+    def _db(self) -> sqlite3.Connection:
+        # A connection must not cross a fork: a child process opens its own.
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        os.makedirs(self.flow_dir, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so one batch is exactly one transaction.
+        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with _transaction(conn):
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._conn = conn
+        self._pid = os.getpid()
+        return conn
+
+
+def _hostname() -> str:
+    # os.uname is a cheap system call; socket (for Windows) costs ~10 ms of imports.
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error).
+
+    IMMEDIATE takes the write lock at the start, where busy_timeout waits for another process;
+    a deferred transaction that upgrades to a writer later can fail with "database is locked"
+    at once.
+    """
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        return False

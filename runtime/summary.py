@@ -1,0 +1,272 @@
+"""Render what a build did (Luigi-style execution summary) and what a dry run would do, as plain text."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Union
+
+from compiler.types import Interval, format_value
+
+# How many ranges or ids of one rule a summary line names before "and N more".
+SHOWN = 3
+# Dry-run lines align outputs in a column, unless an id is longer than this.
+ID_COLUMN = 48
+
+
+@dataclass
+class Summary:
+    """The outcome of a build, task by task; the executor fills it, render_summary prints it."""
+
+    ran: list = field(default_factory=list)  # tasks that ran and succeeded
+    already_complete: Union[int, list] = 0  # a count, or the complete tasks themselves
+    failed: list = field(default_factory=list)  # failed or timed out, after their retries
+    blocked: dict = field(default_factory=dict)  # task -> the failed or missing task that blocked it
+    missing_external: list = field(default_factory=list)  # external tasks whose output does not exist
+    skipped_locked: list = field(default_factory=list)  # another flow process was running them
+    interrupted: list = field(default_factory=list)
+    elapsed: float = 0.0
+    exit_code: int = 0
+
+    @property
+    def complete_count(self) -> int:
+        complete = self.already_complete
+        return complete if isinstance(complete, int) else len(complete)
+
+    @property
+    def scheduled(self) -> int:
+        return (len(self.ran) + self.complete_count + len(self.failed) + len(self.blocked)
+                + len(self.missing_external) + len(self.skipped_locked) + len(self.interrupted))
+
+    def counts(self) -> dict:
+        """Outcome -> number of tasks: what History.finish_run stores."""
+        return {"ran": len(self.ran), "already_complete": self.complete_count, "failed": len(self.failed),
+                "blocked": len(self.blocked), "missing_external": len(self.missing_external),
+                "skipped_locked": len(self.skipped_locked), "interrupted": len(self.interrupted)}
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+def render_summary(summary: Summary) -> str:
+    """Luigi's execution summary: the tasks per outcome, grouped by rule with parameter ranges compressed."""
+    lines = [f"Scheduled {summary.scheduled:,} tasks of which:"]
+
+    def section(tasks, one: str, many: str, detail: bool = True):
+        if not tasks:
+            return
+        count = tasks if isinstance(tasks, int) else len(tasks)
+        head = f"* {count:,} {one if count == 1 else many}"
+        if isinstance(tasks, int) or not detail:
+            lines.append(head)
+            return
+        lines.append(head + ":")
+        lines.extend(f"    - {n:,} {text}" for n, text in group_tasks(tasks))
+
+    section(summary.ran, "ran", "ran")
+    section(summary.already_complete, "was already complete", "were already complete")
+    section(summary.failed, "failed", "failed")
+    if summary.blocked:
+        section(list(summary.blocked), "was blocked by a failed or missing dependency",
+                "were blocked by a failed or missing dependency")
+        blockers = list(dict.fromkeys(summary.blocked.values()))
+        lines.append("      blocked by: " + ", ".join(text for _, text in group_tasks(blockers)))
+    section(summary.missing_external, "external input was missing", "external inputs were missing")
+    section(summary.skipped_locked, "was skipped: another flow was running it",
+            "were skipped: another flow was running them")
+    section(summary.interrupted, "was interrupted", "were interrupted")
+    lines.append("")
+    lines.append(verdict(summary))
+    return "\n".join(lines) + "\n"
+
+
+def verdict(summary: Summary) -> str:
+    """One line that says how the build went, naming what to look at first."""
+    parts = []
+    if summary.interrupted or summary.exit_code == 130:
+        text = "this build was interrupted"
+        if summary.interrupted:
+            text += f": {_plural(len(summary.interrupted), 'task')} interrupted"
+        parts.append(text)
+    if summary.failed or (summary.blocked and not summary.missing_external):
+        text = f"this build failed: {_plural(len(summary.failed), 'task')} failed"
+        if summary.blocked:
+            text += f", {len(summary.blocked):,} blocked"
+        parts.append(text)
+    missing = summary.missing_external
+    if missing:
+        shown = ", ".join(f"{task.id} at {task.output}" for task in missing[:SHOWN])
+        more = f" and {len(missing) - SHOWN:,} more" if len(missing) > SHOWN else ""
+        parts.append(f"missing external input{'s' if len(missing) > 1 else ''}: {shown}{more}")
+    if summary.skipped_locked and not parts:
+        parts.append(f"this build is incomplete: {_plural(len(summary.skipped_locked), 'task')}"
+                     f" {'was' if len(summary.skipped_locked) == 1 else 'were'} running in another flow")
+    if not parts:
+        parts.append("this build was successful" if summary.exit_code == 0
+                     else f"this build failed (exit code {summary.exit_code})")
+    text = "; ".join(parts)
+    if summary.elapsed:
+        text += f" ({format_duration(summary.elapsed)})"
+    return text
+
+
+# ---------------------------------------------------------------------------- dry run
+
+
+def render_dry_run(order: list, complete_count: int, missing_external: list) -> str:
+    """What `flow --dry-run` prints: each (task, reason) in order, then counts per rule and what is missing."""
+    width = 0
+    for task, _ in order:
+        size = len(task.id)
+        if size > width:
+            width = size
+    width = min(width, ID_COLUMN)
+    lines = [f"{task.id:<{width}}  {task.output}  ({reason})" for task, reason in order]
+    per_rule: dict = {}
+    for task, _ in order:
+        name = task.name
+        per_rule[name] = per_rule.get(name, 0) + 1
+    if lines:
+        lines.append("")
+    if order:
+        lines.append(f"{_plural(len(order), 'task')} would run:")
+        count_width = len(f"{max(per_rule.values()):,}")
+        lines.extend(f"    {n:>{count_width},} {name}" for name, n in per_rule.items())
+    else:
+        lines.append("nothing would run")
+    if complete_count:
+        lines.append(f"{_plural(complete_count, 'task')} {'is' if complete_count == 1 else 'are'} already complete")
+    if missing_external:
+        lines.append(f"{_plural(len(missing_external), 'external input')}"
+                     f" {'is' if len(missing_external) == 1 else 'are'} missing:")
+        lines.extend(f"    {task.id}  {task.output}" for task in missing_external)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- grouping
+
+
+def group_tasks(tasks: list) -> list:
+    """(count, text) per rule, in order of first appearance, with consecutive parameter values compressed.
+
+    `streams(2012-06-01 .. 2012-06-30)`; with gaps `streams(2012-06-01 .. 2012-06-10, 2012-06-12)`;
+    with more parameters each range is written out: `rollup(eu, 2012-06-01 .. 2012-06-30), rollup(us, ...)`.
+    """
+    by_rule: dict = {}
+    for task in tasks:
+        members = by_rule.get(task.name)
+        if members is None:
+            members = by_rule[task.name] = []
+        members.append(task)
+    return [(len(members), _compress(name, members)) for name, members in by_rule.items()]
+
+
+def _compress(name: str, tasks: list) -> str:
+    """The tasks of one rule as a short text: ranges along one parameter, the rest listed."""
+    info = tasks[0].info
+    significant = info.significant
+    keys = list(dict.fromkeys(tuple(task.values[i] for i in significant) for task in tasks))
+    if len(keys) == 1:
+        return tasks[0].id
+    # 1. Find the parameter to compress: the last one that varies and has a successor (date, interval, int).
+    axis = None
+    for j in range(len(significant) - 1, -1, -1):
+        if info.param_types[significant[j]] in ("date", "interval", "int") and len({k[j] for k in keys}) > 1:
+            axis = j
+            break
+    if axis is None:
+        return _listed(sorted(task.id for task in tasks), len(tasks))
+    # 2. Group by the other parameters, then cut each group's sorted values into runs of successors.
+    groups: dict = {}
+    for key in keys:
+        groups.setdefault(key[:axis] + key[axis + 1:], []).append(key[axis])
+    entries = []  # (text, tasks covered)
+    try:
+        ordered = sorted(groups.items(), key=lambda item: [format_value(v) for v in item[0]])
+        for rest, values in ordered:
+            values.sort(key=_order_key if isinstance(values[0], Interval) else None)
+            runs = [(_range_text(first, last), count) for first, last, count in _runs(values)]
+            if len(significant) == 1:
+                entries.append((", ".join(text for text, _ in runs[:SHOWN]), sum(n for _, n in runs[:SHOWN])))
+                if len(runs) > SHOWN:
+                    entries.append(("", sum(n for _, n in runs[SHOWN:])))
+                continue
+            fixed = [format_value(v) for v in rest]
+            for text, count in runs:
+                shown = fixed[:axis] + [text] + fixed[axis:]
+                entries.append((f"{name}({', '.join(shown)})", count))
+    except TypeError:  # values that do not compare (should not happen with checked types)
+        return _listed(sorted(task.id for task in tasks), len(tasks))
+    if len(significant) == 1:
+        inner = entries[0][0]
+        if len(entries) > 1:
+            inner += f" and {entries[1][1]:,} more"
+        return f"{name}({inner})"
+    return _listed([text for text, _ in entries], len(keys), [n for _, n in entries])
+
+
+def _listed(texts: list, total: int, counts: list = None) -> str:
+    """Up to SHOWN texts, then "and N more" counting the tasks not shown."""
+    if len(texts) <= SHOWN:
+        return ", ".join(texts)
+    covered = sum(counts[:SHOWN]) if counts else SHOWN
+    return ", ".join(texts[:SHOWN]) + f" and {total - covered:,} more"
+
+
+def _runs(values: list) -> list:
+    """Sorted values cut into (first, last, count) runs where each value follows the previous one."""
+    runs = []
+    first = previous = values[0]
+    count = 1
+    for value in values[1:]:
+        if _follows(previous, value):
+            count += 1
+        else:
+            runs.append((first, previous, count))
+            first = value
+            count = 1
+        previous = value
+    runs.append((first, previous, count))
+    return runs
+
+
+_KINDS = {"year": 0, "month": 1, "week": 2, "day": 3, "custom": 4}
+
+
+def _order_key(interval: Interval) -> tuple:
+    # Months and weeks of one rule make two runs, not an alternation of the two kinds.
+    return (_KINDS.get(interval.kind, 5), interval.start, interval.end)
+
+
+def _follows(a, b) -> bool:
+    if isinstance(a, Interval):
+        return a.kind == b.kind and a.end == b.start
+    if isinstance(a, _dt.date):
+        return (b - a).days == 1
+    return b - a == 1
+
+
+def _range_text(first, last) -> str:
+    if first == last:
+        return format_value(first)
+    return f"{format_value(first)} .. {format_value(last)}"
+
+
+# ---------------------------------------------------------------------------- small texts
+
+
+def format_duration(seconds: float) -> str:
+    """0.01s, 12.3s, 2m03s, 1h02m."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
