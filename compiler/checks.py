@@ -88,7 +88,12 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
     ranges: dict[str, Compiled] = {}
     for decl in flowfile.ranges:
         scope = Scope({}, ranges, rules, errors)
+        before = len(errors)
         compiled = compile_expr(decl.value, scope)
+        # a range that fails is still known (as an error), so its uses do not add 'unknown name' errors
+        ranges.setdefault(decl.name, Compiled(lambda env: None, "error", True, decl.span))
+        if len(errors) > before:
+            continue  # already explained; "must be made of literals" would only echo it
         if compiled.type != "error" and not compiled.type.startswith(LIST):
             errors.append(error("E107", f"range '{decl.name}' must be a list of dates or intervals", decl.value.span,
                                 hint="for example: months(2012-01 .. 2012-12)"))
@@ -98,7 +103,12 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
                                 decl.value.span))
             continue
         if compiled.type != "error":
-            value = compiled.fn({})
+            try:
+                value = compiled.fn({})
+            except (OverflowError, ValueError):
+                errors.append(error("E108", f"range '{decl.name}' goes outside the dates flow can count "
+                                    "(years 1 to 9999)", decl.value.span))
+                continue
             ranges[decl.name] = Compiled(lambda env, v=value: v, compiled.type, True, decl.span)
 
     infos = {}
@@ -129,7 +139,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         text=text,
         ast=flowfile,
         rules=infos,
-        ranges={name: c.fn({}) for name, c in ranges.items()},
+        ranges={name: c.fn({}) for name, c in ranges.items() if c.type != "error"},
         targets=targets,
         default=default,
         spark=spark,
@@ -223,10 +233,12 @@ def _output_error(rule: n.Rule, errors: list, code: str, message: str, hint=None
 
 
 def _pattern_span(output: n.Output) -> n.Span:
-    # point at the quoted pattern: the end of the output line
+    """The quoted pattern: the output entry ends with it (escapes inside it are rare enough to ignore)."""
     span = output.span
-    return n.Span(span.file, span.line, span.column, span.line, span.column + 1) if span.end_line != span.line \
-        else span
+    if span.end_line != span.line:
+        return n.Span(span.file, span.line, span.column, span.line, span.column + 1)
+    quoted = len(output.pattern.replace("\\", "\\\\").replace('"', '\\"')) + 2
+    return n.Span(span.file, span.line, max(span.column, span.end_column - quoted), span.line, span.end_column)
 
 
 def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
@@ -338,7 +350,7 @@ def _samples(info: RuleInfo):
     unique = sorted(set(slots))
     choices = [_SAMPLES[info.param_types[i]] for i in unique]
     for combo in itertools.islice(itertools.product(*choices), 50):
-        values = dict(zip(unique, combo))
+        values = dict(zip(unique, combo, strict=True))
         yield "".join(values[p] if isinstance(p, int) else p for p in info.output.parts)
 
 

@@ -88,15 +88,19 @@ class SourceCache:
         return None
 
 
-def render(diagnostic: Diagnostic, sources: Optional[SourceCache] = None) -> str:
-    """Render like a compiler: `Flowfile:12:9: error: ...`, the source line, carets, then a hint."""
+def render(diagnostic: Diagnostic, sources: Optional[SourceCache] = None, show_code: bool = False) -> str:
+    """Render like a compiler: `Flowfile:12:9: error: ...`, the source line, carets, then a hint.
+
+    show_code appends ` [E102]` to the message (flow lint does, so people know what to silence).
+    """
     span = diagnostic.span
+    message = f"{diagnostic.message} [{diagnostic.code}]" if show_code else diagnostic.message
     if span is None or span.line <= 0:
-        text = f"{diagnostic.severity}: {diagnostic.message}"
+        text = f"{diagnostic.severity}: {message}"
         if diagnostic.hint:
             text += f"\n  hint: {diagnostic.hint}"
         return text
-    head = f"{span.file}:{span.line}:{span.column}: {diagnostic.severity}: {diagnostic.message}"
+    head = f"{span.file}:{span.line}:{span.column}: {diagnostic.severity}: {message}"
     out = [head]
     source = (sources or SourceCache()).line(span.file, span.line)
     if source is not None:

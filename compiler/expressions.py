@@ -118,7 +118,9 @@ def coerce(compiled: Compiled, expected: str, scope: Scope, what: str) -> Compil
         try:
             value = t.parse_value(expected, text)
         except t.TypeError_ as exc:
-            return _bad(scope, "E108", str(exc), compiled.span)
+            return _bad(scope, "E108", f"{what}: {exc}", compiled.span)
+        except OverflowError:
+            return _bad(scope, "E108", f"{what}: '{text}' is out of the range of dates", compiled.span)
         return _const(value, expected, compiled.span)
     if compiled.constant and expected == "str" and actual == "temporal":
         return Compiled(compiled.fn, "str", True, compiled.span)
@@ -131,6 +133,8 @@ def coerce(compiled: Compiled, expected: str, scope: Scope, what: str) -> Compil
 
 
 def _describe(type_name: str) -> str:
+    if type_name == LIST + "any":
+        return "an empty list"
     if type_name.startswith(LIST):
         return f"a list of {type_name[len(LIST):]}s"
     if type_name == "temporal":
@@ -147,7 +151,8 @@ def _attribute(expr: n.Attribute, scope: Scope) -> Compiled:
     if base_type == "temporal":
         # 2012-06.start: read the literal as an interval (or date) first
         text = str(base.fn({}))
-        base = coerce(base, "date" if len(text) == 10 and expr.attr in ATTRIBUTES["date"] else "interval", scope, "value")
+        as_type = "date" if len(text) == 10 and expr.attr in ATTRIBUTES["date"] else "interval"
+        base = coerce(base, as_type, scope, "value")
         base_type = base.type
     if base_type == "error":
         return base
@@ -171,6 +176,9 @@ def _binop(expr: n.BinOp, scope: Scope) -> Compiled:
         return Compiled(lambda env: None, "error", span=expr.span)
     op = expr.op
     # a literal on one side takes the type of the other side (day == 2012-06-01)
+    if left.type == "temporal" and right.type == "int" and op in ("+", "-"):
+        # 2012-06-01 + 3 is a date; 2012-06 + 1 an interval
+        left = coerce(left, "date" if len(str(left.fn({}))) == 10 else "interval", scope, "operand")
     if left.type == "temporal" and right.type in ("date", "interval"):
         left = coerce(left, right.type, scope, "operand")
     if right.type == "temporal" and left.type in ("date", "interval"):
@@ -224,7 +232,9 @@ def _conditional(expr: n.Conditional, scope: Scope) -> Compiled:
     then = compile_expr(expr.then, scope)
     otherwise = compile_expr(expr.otherwise, scope)
     result_type = then.type
-    if then.type in ("task", LIST + "task") and otherwise.type in ("task", LIST + "task"):
+    branches = {then.type, otherwise.type}
+    # [] (a list of "any") is an empty list of requirements: `a(day - 1) if day > start else []`
+    if branches <= {"task", LIST + "task", LIST + "any"} and branches & {"task", LIST + "task"}:
         # requirement branches: normalise both to lists of requirements
         then, otherwise = _as_requirements(then), _as_requirements(otherwise)
         result_type = LIST + "task"
@@ -322,11 +332,14 @@ def compile_call(rule: n.Rule, expr: n.FuncCall, scope: Scope) -> Compiled:
     slots: list = [None] * len(params)
     for index, arg in enumerate(expr.args):
         param = params[index]
-        slots[index] = coerce(compile_expr(arg, scope), param.type, scope, f"argument '{param.name}' of '{rule.name}'")
+        slots[index] = coerce(compile_expr(arg, scope), _known(param.type), scope,
+                              f"argument '{param.name}' of '{rule.name}'")
     by_name = {p.name: i for i, p in enumerate(params)}
+    misnamed = False
     for name, value, span in expr.kwargs:
         index = by_name.get(name)
         if index is None:
+            misnamed = True  # then a missing argument is most likely this one, misspelled: say it once
             guess = did_you_mean(name, by_name)
             _bad(scope, "E106", f"'{rule.name}' has no parameter '{name}'" + (f" (did you mean '{guess}'?)" if guess
                  else ""), span, hint=_signature(rule))
@@ -334,21 +347,34 @@ def compile_call(rule: n.Rule, expr: n.FuncCall, scope: Scope) -> Compiled:
         if slots[index] is not None:
             _bad(scope, "E106", f"argument '{name}' of '{rule.name}' given twice", span)
             continue
-        slots[index] = coerce(compile_expr(value, scope), params[index].type, scope,
+        slots[index] = coerce(compile_expr(value, scope), _known(params[index].type), scope,
                               f"argument '{name}' of '{rule.name}'")
     for index, param in enumerate(params):
         if slots[index] is None:
+            if param.default is None and not param.significant:
+                # already reported where the parameter is declared (E208)
+                slots[index] = Compiled(lambda env: None, "error", span=expr.span)
+                continue
+            if param.default is None and misnamed:
+                return Compiled(lambda env: None, "error", span=expr.span)
             if param.default is None:
                 return _bad(scope, "E105", f"'{rule.name}' needs a value for '{param.name}'", expr.span,
                             hint=_signature(rule))
-            slots[index] = coerce(compile_expr(param.default, Scope({}, scope.ranges, scope.rules, scope.errors)),
-                                  param.type, scope, f"the default of '{param.name}'")
+            # the default was checked where the parameter is declared; do not report it again
+            slots[index] = coerce(compile_expr(param.default, Scope({}, scope.ranges, scope.rules, [])),
+                                  _known(param.type), Scope({}, scope.ranges, scope.rules, []),
+                                  f"the default of '{param.name}'")
     fns = tuple(s.fn for s in slots)
     name = rule.name
     if len(fns) == 1:
         only = fns[0]
         return Compiled(lambda env: RequirementRef((name, (only(env),))), "task", False, expr.span)
     return Compiled(lambda env: RequirementRef((name, tuple(f(env) for f in fns))), "task", False, expr.span)
+
+
+def _known(type_name: str) -> str:
+    # an unknown parameter type is reported where it is declared (E104); accept any argument here
+    return type_name if type_name in t.TYPE_NAMES else "any"
 
 
 def _signature(rule: n.Rule) -> str:
@@ -379,7 +405,12 @@ def _builtin(expr: n.FuncCall, scope: Scope) -> Compiled:
             fn = lambda env: t.intervals_between(kind, ff(env), lf(env))  # noqa: E731
         compiled = Compiled(fn, result_type, first.constant and last.constant, expr.span)
         if compiled.constant and "error" not in (first.type, last.type):
-            if ff({}) > lf({}):
+            try:
+                empty = ff({}) > lf({})
+            except (OverflowError, ValueError):
+                return _bad(scope, "E108", f"{expr.func}() range goes outside the dates flow can count "
+                            "(years 1 to 9999)", arg.span)
+            if empty:
                 return _bad(scope, "E108", f"{expr.func}() range is empty: its start is after its end", arg.span)
         return compiled
     inner = coerce(compile_expr(arg, scope), "interval", scope, f"the argument of {expr.func}()")
@@ -413,7 +444,7 @@ def compile_requirements(exprs, scope: Scope) -> Callable:
             parts.append((False, fn))
         elif compiled.type == LIST + "task" or compiled.type == LIST + "any":
             parts.append((True, compiled.fn))
-        elif compiled.type != "error":
+        elif compiled.type not in ("error", LIST + "error"):
             _bad(scope, "E107", f"a requirement must be a rule call, not {_describe(compiled.type)}", compiled.span)
     if len(parts) == 1:
         many, fn = parts[0]

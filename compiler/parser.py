@@ -60,9 +60,16 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         ) from None
     try:
         flowfile = ToNodes(path).transform(tree)
+    except RecursionError:
+        raise FlowSyntaxError(error("E004", "an expression is nested too deeply", None,
+                                    hint="split it, or use days()/weeks()/months()/years() for long spans")) from None
     except VisitError as exc:  # lark wraps what a Transformer raises
         if isinstance(exc.orig_exc, FlowError):
             raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, _BadString):
+            token = exc.orig_exc.token
+            raise FlowSyntaxError(error("E005", f"invalid escape in string: {exc.orig_exc.reason}",
+                                        _token_span(path, token), hint='write a backslash as "\\\\"')) from None
         raise
     return n.Flowfile(
         path=flowfile.path,
@@ -214,10 +221,18 @@ def _translate(exc: UnexpectedInput, source: str, path: str):
             span = _end_of_line_span(path, source, line)
         else:
             span = _token_span(path, token)
+        if token.type == "$END" and ("RPAR" in exc.expected or "RSQB" in exc.expected):
+            bracket = "(" if "RPAR" in exc.expected else "["
+            return error("E004", f"unexpected end of file: a '{bracket}' is never closed", span,
+                         hint=f"close it with '{')' if bracket == '(' else ']'}'")
+        if token.type == "DOTDOT":
+            return error("E004", "a '..' range is only allowed inside days(), weeks(), months() or years()", span,
+                         hint="for example: days(2012-06-01 .. 2012-06-30)")
         message = f"unexpected {_token_text(token)}"
         if expected:
-            shown = expected if len(expected) <= 6 else expected[:6] + ["..."]
-            message += ", expected " + " or ".join(shown) if len(shown) <= 2 else ", expected one of: " + ", ".join(shown)
+            shown = expected if len(expected) <= 6 else expected[:5] + [f"{len(expected) - 5} more"]
+            listed = " or ".join(shown) if len(shown) <= 2 else "one of: " + ", ".join(shown)
+            message += ", expected " + listed
         return error("E004", message, span)
     if isinstance(exc, UnexpectedCharacters):
         char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
@@ -258,10 +273,23 @@ def _seconds(text: str) -> float:
     return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
+class _BadString(Exception):
+    """A "..." string whose escapes Python cannot read ("\\N", "\\x4"); parse() turns it into E005."""
+
+    def __init__(self, token: Token, reason: str):
+        super().__init__(reason)
+        self.token = token
+        self.reason = reason
+
+
 def _unquote(token: Token) -> str:
     if token.type == "LONG_STRING":
         return str(token)[3:-3]  # raw: SQL keeps its backslashes
-    return ast.literal_eval(str(token))
+    try:
+        return ast.literal_eval(str(token))
+    except (SyntaxError, ValueError) as exc:
+        reason = str(exc.msg if isinstance(exc, SyntaxError) else exc).split(": ", 1)[-1]
+        raise _BadString(token, reason) from None
 
 
 @v_args(meta=True)
@@ -327,7 +355,8 @@ class ToNodes(Transformer):
                 keywords.append((arg[1], arg[2], arg[3]))
             else:
                 if keywords:
-                    raise FlowSyntaxError(error("E006", "positional argument after a keyword argument", _expr_span(arg)))
+                    raise FlowSyntaxError(
+                        error("E006", "positional argument after a keyword argument", _expr_span(arg)))
                 positional.append(arg)
         return n.FuncCall(str(func), tuple(positional), tuple(keywords), self._span(meta), self._tspan(func))
 
@@ -406,7 +435,9 @@ class ToNodes(Transformer):
 
     def output_entry(self, meta, children):
         kind, pattern = children
-        return n.Output(str(kind) if kind is not None else "file", _unquote(pattern), self._span(meta))
+        # the span ends with the pattern string, not the newline, so checks can point at the pattern
+        span = n.Span(self.path, meta.line, meta.column, pattern.end_line, pattern.end_column)
+        return n.Output(str(kind) if kind is not None else "file", _unquote(pattern), span)
 
     def requires_entry(self, meta, children):
         return ("requires", children[0])

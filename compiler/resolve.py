@@ -24,7 +24,8 @@ def resolve(factory: TaskFactory, name: str) -> list:
         info = flowfile.rules[name]
         if all(d is not None for d in info.defaults):
             return [factory.from_params(name, {})]
-        raise UsageError(_usage(f"rule '{name}' needs parameters", f"ask for one of its outputs or call it: {name}(...)"))
+        raise UsageError(_usage(f"rule '{name}' needs parameters",
+                                f"ask for one of its outputs or call it: {name}(...)"))
     return [_resolve_path(factory, name)]
 
 

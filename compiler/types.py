@@ -177,7 +177,10 @@ def parse_interval(text: str) -> Interval:
             return custom(parse_date(match[1]), parse_date(match[2]))
     except ValueError as exc:
         # datetime's messages ("month must be in 1..12") are clear enough once we name the text
-        raise TypeError_(f"'{text}' is not an interval: {exc}") from None
+        reason = str(exc)
+        if reason.startswith("'"):  # already names a part of the text: keep only the reason
+            reason = reason.split(": ", 1)[-1]
+        raise TypeError_(f"'{text}' is not an interval: {reason}") from None
     raise TypeError_(
         f"'{text}' is not an interval (expected 2012, 2012-06, 2012-W23, 2012-06-03 or 2012-06-01-2012-06-15)"
     )
@@ -249,9 +252,9 @@ def days_between(first: _dt.date, last: _dt.date) -> list:
 
 
 def intervals_between(kind: str, first: Interval, last: Interval) -> list:
-    """Every interval of `kind` from the one containing first.start to the one containing last.start."""
+    """Every interval of `kind` from the one containing first's start through the one holding last's last day."""
     current = interval_containing(kind, first.start)
-    stop = last.start
+    stop = last.end - ONE_DAY
     result = []
     while current.start <= stop:
         result.append(current)

@@ -127,7 +127,7 @@ class Executor:
         """Lock the task, check nobody finished it meanwhile, then start its first attempt."""
         locks = self.locks
         if locks is not None:
-            if not locks.try_lock(_lock_key(task)):
+            if not locks.try_lock(_lock_key(task, self.flowfile_dir)):
                 if self.wait_for_locks:
                     self._lock_waiting.append(task)
                 else:
@@ -139,7 +139,7 @@ class Executor:
             # another flow may have completed it between our plan and our lock
             if task not in self.forced and task.info.output.kind != "table":
                 if targets.complete([task], self.markers):
-                    locks.unlock(_lock_key(task))
+                    locks.unlock(_lock_key(task, self.flowfile_dir))
                     self.outcome.done_elsewhere.append(task)
                     self.plan.finished(task, True)
                     return
@@ -274,7 +274,7 @@ class Executor:
 
     def _unlock(self, task) -> None:
         if self.locks is not None:
-            self.locks.unlock(_lock_key(task))
+            self.locks.unlock(_lock_key(task, self.flowfile_dir))
 
     def _interrupt(self) -> None:
         """Ctrl-C: start nothing more, stop what runs, remove its temporaries."""
@@ -313,9 +313,13 @@ class Executor:
         return os.path.join(self.log_dir, task.name, _UNSAFE.sub("_", task.id) + ".log")
 
 
-def _lock_key(task) -> str:
-    # files and directories are locked by location; many tasks load one table, so those by id
-    return task.id if task.info.output.kind == "table" else "path:" + os.path.abspath(task.output)
+def _lock_key(task, cwd: str) -> str:
+    # Files and directories are locked by location (builds run in the Flowfile's directory, so
+    # the location is relative to it); many tasks load one table, so those are locked by id.
+    if task.info.output.kind == "table":
+        return task.id
+    output = task.output
+    return "path:" + (output if output.startswith("/") else os.path.join(cwd, output))
 
 
 def _seconds(value: float) -> str:

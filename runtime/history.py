@@ -56,6 +56,8 @@ CHUNK = 900
 # Durations averaged per rule for the ETA: recent runs say more about the machine than old ones.
 RECENT = 50
 MAX_ERROR = 8_000
+# How long a writer waits for another process's transaction before giving up.
+BUSY_SECONDS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -260,9 +262,8 @@ class History:
             return self._conn
         os.makedirs(self.flow_dir, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so one batch is exactly one transaction.
-        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             with _transaction(conn):
@@ -273,6 +274,25 @@ class History:
         self._conn = conn
         self._pid = os.getpid()
         return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode, once for all connections.
+
+    The switch needs the file to itself, and SQLite reports "database is locked" at once instead
+    of calling the busy handler when another process holds it (two flows starting on a fresh
+    project), so we retry for as long as busy_timeout would wait.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _hostname() -> str:

@@ -291,7 +291,8 @@ class RichReporter(Reporter):
                 self._pending.append(("bold red", lines[0]))
                 self._pending.extend(("red" if i == 1 else "", line) for i, line in enumerate(lines[1:], 1))
             elif status == "retry":
-                self._pending.append(("yellow", head + (f": {error.strip().splitlines()[-1]}" if error else "")))
+                last = error.strip().splitlines()[-1] if error and error.strip() else ""
+                self._pending.append(("yellow", f"{head}: {last}" if last else head))
             elif self.verbose:
                 self._pending.append(("green" if status == "done" else "yellow", head))
 

@@ -74,19 +74,24 @@ def temp_path(output: str) -> str:
     return f"{head}/{temp}" if head else temp
 
 
+_made_dirs: set = set()
+
+
 def prepare(output: str) -> None:
-    """Make sure the output's directory exists."""
-    head = os.path.dirname(output)
-    if head:
+    """Make sure the output's directory exists (asked of the disk once per directory per process)."""
+    head = output.rpartition("/")[0]
+    if head and head not in _made_dirs:
         os.makedirs(head, exist_ok=True)
+        _made_dirs.add(head)
 
 
 def commit(temp: str, output: str, kind: str) -> None:
     """Move a finished temporary output into place (atomic for files; for directories, replace)."""
     if kind == "file":
-        if not os.path.isfile(temp):
-            raise FileNotFoundError(f"the action did not write its output (expected a file at {temp})")
-        os.replace(temp, output)
+        try:
+            os.replace(temp, output)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"the action did not write its output (expected a file at {temp})") from None
         return
     if not os.path.isdir(temp):
         raise FileNotFoundError(f"the action did not write its output (expected a directory at {temp})")

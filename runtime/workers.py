@@ -220,7 +220,6 @@ def _run_action(action, ctx: ActionContext, flowfile, connections):
         return None
     if kind in ("sql", "load"):
         from .actions import sql as sql_actions
-
         from .db import resolve_dsn
 
         connection = connections.get(resolve_dsn(flowfile.database))

@@ -71,7 +71,9 @@ def call_with_injection(function, ctx: ActionContext, **available):
         if len(ctx.inputs) == 1:
             pool["input"] = ctx.inputs[0]
         elif names is not None:
-            raise ActionFailed(f"'{function.__name__}' asks for 'input' but the task has {len(ctx.inputs)} inputs; ask for 'inputs'")
+            raise ActionFailed(
+                f"'{function.__name__}' asks for 'input' but the task has {len(ctx.inputs)} inputs; ask for 'inputs'"
+            )
     if names is None:
         return function(**pool)
     missing = [n for n, optional in names if n not in pool and not optional]

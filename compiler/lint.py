@@ -1,0 +1,179 @@
+"""`flow lint`: parse, check and run the lint rules, honour `# noqa`, print text, JSON or GitHub annotations.
+
+Exit codes: 0 nothing reported; 1 at least one error or warning reported (CI should fail on
+warnings too: silence a deliberate one with `# noqa: CODE`); 2 the Flowfile cannot be read, or
+lint itself failed (an internal error, reported without a traceback).
+
+Syntax and check errors (E0xx-E3xx, E7xx) cannot be silenced: flow cannot run such a file.
+Everything the lint rules report (W1xx, E4xx, E5xx, E6xx) can be, on the line it points at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Optional
+
+from .checks import check
+from .errors import Diagnostic, FlowError, SourceCache, UsageError, render
+from .lint_rules import RULES, LintContext
+from .parser import parse
+
+FORMATS = ("text", "json", "github")
+
+
+def lint_file(path: str) -> list[Diagnostic]:
+    """Every problem in the Flowfile at `path`, in file order; raise UsageError when it cannot be read."""
+    return _lint(path)[0]
+
+
+def _lint(path: str) -> tuple[list[Diagnostic], str, str]:
+    text = _read(path)
+    display = _display_path(path)
+    found: list[Diagnostic] = []
+    flowfile = None
+    try:
+        flowfile = parse(text, display)
+        check(flowfile, text)
+    except FlowError as exc:
+        found.extend(exc.diagnostics)
+    clean = not found
+    ctx = LintContext(display, text, flowfile, os.path.dirname(os.path.abspath(path)))
+    for rule in RULES:
+        if (rule.needs_nodes and flowfile is None) or (rule.needs_clean and not clean):
+            continue
+        found.extend(d for d in rule.check(ctx) if not _silenced(d, ctx, flowfile))
+    return _in_file_order(_unique(found), ctx), display, text
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise UsageError(Diagnostic("error", "E000", f"no Flowfile at '{path}'", None,
+                                    "run flow lint where your Flowfile is, or pass -f PATH")) from None
+    except IsADirectoryError:
+        raise UsageError(f"cannot read '{path}': it is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read '{path}': not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}': {(exc.strerror or str(exc)).lower()}") from None
+
+
+def _display_path(path: str) -> str:
+    # diagnostics name the file as the user would type it (as compiler.loader does)
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
+
+
+def _silenced(diagnostic: Diagnostic, ctx: LintContext, flowfile) -> bool:
+    span = diagnostic.span
+    if span is None:
+        return False
+    line = span.line if span.file == ctx.path else ctx.anchors.get(span.file)
+    suppressions = flowfile.suppressions if flowfile is not None else _suppressions(ctx.text)
+    if line not in suppressions:
+        return False
+    codes = suppressions[line]
+    return codes is None or diagnostic.code in codes
+
+
+def _suppressions(text: str) -> dict:
+    from .parser import find_suppressions
+
+    return find_suppressions(text)
+
+
+def _unique(diagnostics: list) -> list:
+    return list(dict.fromkeys(diagnostics))
+
+
+def _in_file_order(diagnostics: list, ctx: LintContext) -> list:
+    """Sort by position in the Flowfile; problems in a .sql file sit at the line of its `sql:`."""
+
+    def key(d: Diagnostic):
+        span = d.span
+        if span is None:
+            return (0, 0, 0, 0, d.code)
+        if span.file == ctx.path:
+            return (span.line, 0, 0, span.column, d.code)
+        return (ctx.anchors.get(span.file, 1 << 30), 1, span.line, span.column, d.code)
+
+    return sorted(diagnostics, key=key)
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+def lint_command(path: str, fmt: str = "text", out=None, err=None) -> int:
+    """Lint the Flowfile at `path` and print the result in `fmt`; return the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        diagnostics, display, text = _lint(path)
+    except UsageError as exc:
+        print("\n".join(render(d) for d in exc.diagnostics), file=err)
+        return 2
+    except Exception as exc:  # a bug in flow: say so in one line, never with a traceback
+        print(f"flow lint: internal error: {type(exc).__name__}: {exc} (please report this)", file=err)
+        return 2
+    if fmt == "json":
+        print(json.dumps([as_json(d) for d in diagnostics], indent=2), file=out)
+    elif fmt == "github":
+        for diagnostic in diagnostics:
+            print(as_github(diagnostic), file=out)
+    else:
+        print(as_text(diagnostics, display, text), file=out)
+    return 1 if diagnostics else 0
+
+
+def as_text(diagnostics: list, display: str, text: Optional[str] = None) -> str:
+    """Rendered diagnostics, a blank line between them, then a count."""
+    sources = SourceCache({display: text} if text is not None else None)
+    blocks = [render(d, sources, show_code=True) for d in diagnostics]
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if not diagnostics:
+        summary = f"{display}: no problems found"
+    else:
+        parts = [f"{count} {word}{'s' * (count != 1)}" for count, word in ((errors, "error"), (warnings, "warning"))
+                 if count]
+        summary = f"{display}: " + " and ".join(parts)
+    return "\n\n".join(blocks + [summary])
+
+
+def as_json(diagnostic: Diagnostic) -> dict:
+    span = diagnostic.span
+    return {
+        "file": span.file if span else None,
+        "line": span.line if span else None,
+        "column": span.column if span else None,
+        "end_line": span.end_line if span else None,
+        "end_column": span.end_column if span else None,
+        "severity": diagnostic.severity,
+        "code": diagnostic.code,
+        "message": diagnostic.message,
+        "hint": diagnostic.hint,
+    }
+
+
+def as_github(diagnostic: Diagnostic) -> str:
+    """A GitHub Actions workflow command: `::error file=F,line=L,col=C,title=CODE::message`."""
+    span = diagnostic.span
+    level = "error" if diagnostic.severity == "error" else "warning"
+    props = []
+    if span is not None and span.line > 0:
+        props += [f"file={_property(span.file)}", f"line={span.line}", f"col={span.column}"]
+    props.append(f"title={_property(diagnostic.code)}")
+    message = diagnostic.message + (f"\nhint: {diagnostic.hint}" if diagnostic.hint else "")
+    return f"::{level} {','.join(props)}::{_data(message)}"
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")

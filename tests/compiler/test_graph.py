@@ -1,0 +1,100 @@
+"""Tests of compiler/graph.py: tasks interned by significant values, expansion stopping at complete tasks, cycles."""
+
+import textwrap
+
+import pytest
+
+from compiler.checks import check
+from compiler.graph import CycleError, TaskFactory, build_graph
+from compiler.parser import parse
+from compiler.resolve import resolve
+
+TEXT = '''
+rule streams(date: date):
+    output: "data/streams/{date}.tsv"
+    python: m.f
+
+rule monthly(interval: interval, engine: str = "python" insignificant):
+    requires: streams(day) for day in interval
+    output: "data/monthly_{interval}.tsv"
+    python: m.f
+
+rule yearly(interval: interval):
+    requires: monthly(m) for m in months(interval)
+    output: "data/yearly_{interval}.tsv"
+    python: m.f
+'''
+
+
+def make(text):
+    text = textwrap.dedent(text)
+    return TaskFactory(check(parse(text), text))
+
+
+def test_tasks_are_interned_by_significant_values():
+    factory = make(TEXT)
+    [a] = resolve(factory, "monthly(2012-06)")
+    [b] = resolve(factory, 'monthly(2012-06, engine="spark")')
+    assert a is b and a.id == "monthly(2012-06)"
+
+
+def test_full_graph():
+    factory = make(TEXT)
+    graph = build_graph(factory, resolve(factory, "yearly(2012)"), complete=lambda level: set())
+    assert len(graph) == 1 + 12 + 366
+    assert len(graph.requirements(resolve(factory, "monthly(2012-02)")[0])) == 29
+
+
+def test_expansion_stops_at_complete_tasks():
+    factory = make(TEXT)
+    asked = []
+
+    def complete(level):
+        asked.append(len(level))
+        return {task for task in level if task.name == "monthly" and task.params["interval"].start.month != 6}
+
+    roots = resolve(factory, "yearly(2012)")
+    graph = build_graph(factory, roots, complete)
+    assert asked == [1, 12, 30]  # one bulk question per level; only June's days are looked at
+    assert len(graph) == 1 + 12 + 30
+    assert {task.id for task in graph.complete} == {f"monthly(2012-{m:02d})" for m in range(1, 13) if m != 6}
+    june = resolve(factory, "monthly(2012-06)")[0]
+    assert june in graph.expanded and resolve(factory, "monthly(2012-05)")[0] not in graph.expanded
+
+
+def test_descend_into_complete_for_forced_tasks():
+    factory = make(TEXT)
+    roots = resolve(factory, "monthly(2012-06)")
+    graph = build_graph(factory, roots, lambda level: set(level), descend_into_complete=lambda task: task in roots)
+    assert len(graph) == 31
+
+
+def test_cycle_is_reported_as_a_path():
+    factory = make('''
+rule a(interval: interval):
+    requires: b(interval)
+    output: "a_{interval}"
+    python: m.f
+
+rule b(interval: interval):
+    requires: a(interval)
+    output: "b_{interval}"
+    python: m.f
+''')
+    with pytest.raises(CycleError) as caught:
+        build_graph(factory, resolve(factory, "a(2012-06)"), lambda level: set())
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E802"
+    assert diagnostic.message == "tasks require each other in a cycle: a(2012-06) -> b(2012-06) -> a(2012-06)"
+
+
+def test_self_requirement_with_a_stopping_condition_is_legal():
+    factory = make('''
+rule running(date: date):
+    requires: running(date - 1) if date > 2012-06-01 else []
+    output: "running_{date}"
+    python: m.f
+''')
+    graph = build_graph(factory, resolve(factory, "running(2012-06-10)"), lambda level: set())
+    assert len(graph) == 10
+    assert [t.id for t in graph.requirements(resolve(factory, "running(2012-06-02)")[0])] == ["running(2012-06-01)"]
