@@ -27,15 +27,16 @@ class OutputPattern:
     regex: Optional[re.Pattern]  # full match of the location; group names are parameter names
     name_regex: Optional[re.Pattern]  # match of the last path component, when it holds every placeholder
 
+    formatters: tuple = ()  # (parameter index, value -> text) per placeholder, in order
+
     def format(self, values: tuple) -> str:
-        out = []
-        for part in self.parts:
-            if part.__class__ is int:
-                value = values[part]
-                out.append(value if value.__class__ is str else t.format_value(value))
-            else:
-                out.append(part)
-        return "".join(out)
+        literal = self._literal
+        if literal is None:
+            literal = self._literal = "".join("{}" if p.__class__ is int else p.replace("{", "{{").replace("}", "}}")
+                                              for p in self.parts)
+        return literal.format(*[convert(values[index]) for index, convert in self.formatters])
+
+    _literal = None
 
 
 @dataclass
@@ -67,6 +68,9 @@ class CheckedFlowfile:
     spark: dict = field(default_factory=dict)
     database: Optional[str] = None
     warnings: list = field(default_factory=list)
+    # Rules that can reach themselves through requires (day - 1 chains, or mistakes). When there
+    # are none, no task graph can have a cycle, and the graph builder skips the cycle check.
+    recursive_rules: frozenset = frozenset()
 
 
 def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
@@ -135,6 +139,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
     if errors:
         raise FlowCheckError(errors)
     return CheckedFlowfile(
+        recursive_rules=_recursive_rules(flowfile.rules),
         path=flowfile.path,
         text=text,
         ast=flowfile,
@@ -145,6 +150,40 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         spark=spark,
         database=flowfile.database[0] if flowfile.database else None,
     )
+
+
+def _called_rules(expr, rule_names: set, found: set) -> None:
+    """Collect the rules an expression may call, in any branch."""
+    if isinstance(expr, n.FuncCall) and expr.func in rule_names:
+        found.add(expr.func)
+    if isinstance(expr, (tuple, list)):
+        for item in expr:
+            _called_rules(item, rule_names, found)
+        return
+    for name in getattr(expr, "__dataclass_fields__", ()):
+        if name != "span":
+            _called_rules(getattr(expr, name), rule_names, found)
+
+
+def _recursive_rules(rules) -> frozenset:
+    names = {r.name for r in rules}
+    calls = {}
+    for rule in rules:
+        found: set = set()
+        _called_rules(rule.requires, names, found)
+        calls[rule.name] = found
+    recursive = set()
+    for start in calls:
+        stack, seen = list(calls[start]), set()
+        while stack:
+            current = stack.pop()
+            if current == start:
+                recursive.add(start)
+                break
+            if current not in seen:
+                seen.add(current)
+                stack.extend(calls.get(current, ()))
+    return frozenset(recursive)
 
 
 def _unique(items, kind: str, errors: list) -> dict:
@@ -290,14 +329,15 @@ def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
                       f"not in its output: two tasks would write one file",
                       hint=f"put {{{missing[0]}}} in the output, or mark it 'insignificant' with a default")
         return None
+    formatters = tuple((p, t.FORMATTERS[rule.params[p].type]) for p in parts if isinstance(p, int))
     if output.kind == "table":
-        return OutputPattern("table", pattern, tuple(parts), None, None)
+        return OutputPattern("table", pattern, tuple(parts), None, None, formatters)
     regex = re.compile("".join(regex_parts))
     name_regex = None
     last = pattern.rsplit("/", 1)[-1]
     if all(f"{{{name}}}" in last or f"{{ {name} }}" in last for name in used):
         name_regex = re.compile(_regex_for(last, rule))
-    return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex)
+    return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex, formatters)
 
 
 def _regex_for(pattern: str, rule: n.Rule) -> str:

@@ -47,10 +47,8 @@ class Compiled:
     span: Optional[n.Span] = None
 
 
-class RequirementRef(tuple):
-    """(rule name, values in the rule's parameter order): a requirement before it becomes a Task."""
-
-    __slots__ = ()
+# A requirement before it becomes a Task is a plain tuple (rule name, values in parameter order):
+# a backfill makes one per task, and a tuple subclass costs twice as much to build.
 
 
 class Scope:
@@ -324,7 +322,7 @@ def _call(expr: n.FuncCall, scope: Scope) -> Compiled:
 
 
 def compile_call(rule: n.Rule, expr: n.FuncCall, scope: Scope) -> Compiled:
-    """A requirement on another rule: check arity and types, fill defaults, return a RequirementRef maker."""
+    """A requirement on another rule: check arity and types, fill defaults, return a maker of (rule name, values)."""
     params = rule.params
     if len(expr.args) > len(params):
         return _bad(scope, "E105", f"'{rule.name}' takes {len(params)} argument{'s' * (len(params) != 1)}, "
@@ -368,8 +366,8 @@ def compile_call(rule: n.Rule, expr: n.FuncCall, scope: Scope) -> Compiled:
     name = rule.name
     if len(fns) == 1:
         only = fns[0]
-        return Compiled(lambda env: RequirementRef((name, (only(env),))), "task", False, expr.span)
-    return Compiled(lambda env: RequirementRef((name, tuple(f(env) for f in fns))), "task", False, expr.span)
+        return Compiled(lambda env: (name, (only(env),)), "task", False, expr.span)
+    return Compiled(lambda env: (name, tuple([f(env) for f in fns])), "task", False, expr.span)
 
 
 def _known(type_name: str) -> str:
@@ -435,7 +433,7 @@ _COMPILERS = {
 
 
 def compile_requirements(exprs, scope: Scope) -> Callable:
-    """Compile a requires list into one function: environment -> list of RequirementRef."""
+    """Compile a requires list into one function: environment -> list of (rule name, values)."""
     parts = []
     for expr in exprs:
         compiled = compile_expr(expr, scope)

@@ -204,7 +204,7 @@ def build_graph(
                 "E801", f"more than {MAX_TASKS:,} tasks: a requirement chain seems never to end",
                 None, hint="a rule that requires itself (day - 1) needs a condition that stops it"))
         level = next_level
-    if expanded and not nx.is_directed_acyclic_graph(graph):
+    if expanded and factory.flowfile.recursive_rules and not nx.is_directed_acyclic_graph(graph):
         cycle = nx.find_cycle(graph)
         path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id
         raise CycleError(error("E802", f"tasks require each other in a cycle: {path}", cycle[0][0].rule.span))

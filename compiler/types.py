@@ -226,6 +226,16 @@ def format_value(value) -> str:
     return str(value)
 
 
+# The text form by type, without format_value's checks: output patterns format one value per task.
+FORMATTERS = {
+    "date": _dt.date.isoformat,
+    "interval": str,
+    "int": str,
+    "str": str,
+    "bool": format_value,
+}
+
+
 def type_of(value) -> str:
     """The Flowfile type name of a Python value."""
     if isinstance(value, bool):

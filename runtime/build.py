@@ -182,13 +182,13 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     started = time.monotonic()
     try:
         outcome = executor.run()
+        summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started, roots)
+        reporter.build_finished(summary)
+        history.finish_run(run_id, _status_word(code), summary.counts())
     finally:
         locks.close()
-    summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started, roots)
-    reporter.build_finished(summary)
-    reporter.close()
-    history.finish_run(run_id, _status_word(code), _counts(summary))
-    history.close()
+        reporter.close()  # also on an unexpected error: the live display must give the terminal back
+        history.close()
     return code
 
 
@@ -274,13 +274,6 @@ def _summarise(plan, outcome, finished, missing, elapsed, roots):
 def _status_word(code: int) -> str:
     return {EXIT_OK: "success", EXIT_FAILED: "failed", EXIT_MISSING_EXTERNAL: "missing-external",
             EXIT_INTERRUPTED: "interrupted"}.get(code, "error")
-
-
-def _counts(summary) -> dict:
-    return {
-        "ran": len(summary.ran), "already_complete": summary.already_complete, "failed": len(summary.failed),
-        "blocked": len(summary.blocked), "missing_external": len(summary.missing_external),
-    }
 
 
 # ---------------------------------------------------------------------------- clean, status, log

@@ -94,6 +94,8 @@ class Executor:
                 break
             self._wait_and_handle()
             self._check_timeouts()
+            if self.history is not None:
+                self.history.flush_if_due()  # finished rows reach the disk within a second
 
     def _capacity(self) -> int:
         return self.jobs - len(self._running)

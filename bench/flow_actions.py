@@ -1,0 +1,30 @@
+"""The benchmark's one action: write the harness's fixed 3-line file, read nothing.
+
+The Flowfiles written by bench/workload_to_flowfile.py name this module (`flow_actions.write_fixed`);
+bench/flow.sh copies it next to each generated Flowfile, whose directory flow puts on sys.path.
+`burn` is the CPU-bound action of bench/parallel.py.
+"""
+
+from __future__ import annotations
+
+# Must equal CONTENT in the shared harness's gen_workload.py (workload_to_flowfile.py checks it).
+CONTENT = "artist_a\t3\nartist_b\t2\nartist_c\t1\n"
+
+
+def write_fixed(output: str) -> None:
+    """Write the fixed content to `output` (flow hands a temporary path and renames it when done)."""
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(CONTENT)
+
+
+def burn(output: str, seconds: float = 1.0) -> None:
+    """Spin in pure Python for about `seconds` of CPU (the GIL held throughout), then write the file."""
+    import time
+
+    deadline = time.process_time() + seconds
+    x = 0
+    while time.process_time() < deadline:
+        for i in range(10_000):
+            x += i * i
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(f"{x}\n")
