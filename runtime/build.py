@@ -224,8 +224,8 @@ def _dry_run(session, to_run, forced, finished, missing, requirements, stream) -
     for task in order:
         if task in forced and task in finished:
             reason = "forced"
-        elif task.info.output.kind == "table" and session.database_error:
-            reason = "marker unknown: database unreachable"
+        elif task.info.output.kind == "table":
+            reason = "marker unknown: database unreachable" if session.database_error else "marker row missing"
         else:
             reason = "output missing"
         reasons.append((task, reason))

@@ -121,7 +121,7 @@ def render_dry_run(order: list, complete_count: int, missing_external: list) -> 
         if size > width:
             width = size
     width = min(width, ID_COLUMN)
-    lines = [f"{task.id:<{width}}  {task.output}  ({reason})" for task, reason in order]
+    lines = [f"{task.id:<{width}}  {_where(task)}  ({reason})" for task, reason in order]
     per_rule: dict = {}
     for task, _ in order:
         name = task.name
@@ -141,6 +141,11 @@ def render_dry_run(order: list, complete_count: int, missing_external: list) -> 
                      f" {'is' if len(missing_external) == 1 else 'are'} missing:")
         lines.extend(f"    {task.id}  {task.output}" for task in missing_external)
     return "\n".join(lines) + "\n"
+
+
+def _where(task) -> str:
+    # tables are named as such: "top10" alone would read like a file in the working directory
+    return "table " + task.output if task.info.output.kind == "table" else task.output
 
 
 # ---------------------------------------------------------------------------- grouping
