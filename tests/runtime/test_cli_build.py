@@ -348,3 +348,52 @@ def test_ten_thousand_tasks_through_the_cli(project):
     files = os.listdir(project / "out")
     assert len(files) == 324 + 9862  # 27 years of months and their days
     assert flow(project, "build", "all").stdout.startswith("nothing to do")
+
+
+def test_clean_deletes_outputs_and_upstream_with_yes(project):
+    write_flowfile(project, MONTHLY)
+    assert flow(project, "build", "month_2012-01.txt").returncode == 0
+    refused = flow(project, "clean", "month_2012-01.txt")  # no terminal to ask on, no --yes
+    assert refused.returncode == 2
+    assert (project / "out" / "month_2012-01.txt").exists()
+
+    cleaned = flow(project, "clean", "--yes", "month_2012-01.txt")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (project / "out" / "month_2012-01.txt").exists()
+    assert (project / "out" / "day_2012-01-01.txt").exists()  # not upstream unless asked
+
+    upstream = flow(project, "clean", "--yes", "--upstream", "month_2012-01.txt")
+    assert upstream.returncode == 0
+    assert os.listdir(project / "out") == []
+
+
+def test_status_marks_complete_missing_and_failed_last_time(project):
+    write_flowfile(project, FAILING)
+    assert flow(project, "build", "-k", "all").returncode == 1
+    status = flow(project, "status", "top_2012-01-03.txt")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith("top(2012-01-03)  [missing]")
+    assert any("bad(2012-01-03)" in line and "FAILED last time" in line and "no data for 2012-01-03" in line
+               for line in lines)
+    assert any("good(2012-01-03)" in line and "[complete]" in line for line in lines)
+
+
+def test_log_lists_recent_runs_with_their_failures(project):
+    write_flowfile(project, FAILING)
+    assert flow(project, "log").stdout.strip() == "no runs recorded yet"
+    flow(project, "build", "bad_2012-01-01.txt")
+    flow(project, "build", "good_2012-01-01.txt")
+    log = flow(project, "log")
+    assert log.returncode == 0
+    lines = log.stdout.splitlines()
+    assert "success" in lines[0] and "good_2012-01-01.txt" in lines[0]  # newest first
+    assert any("failed" in line and "bad_2012-01-01.txt" in line for line in lines)
+    assert any("bad(2012-01-01): RuntimeError: no data for 2012-01-01" in line for line in lines)
+
+
+def test_help_and_version(project):
+    assert flow(project, "--version").stdout.strip() == "flow 0.1.0"
+    help_text = flow(project, "--help").stdout
+    for command in ("build", "lint", "graph", "list", "clean", "status", "log"):
+        assert command in help_text
