@@ -397,3 +397,17 @@ def test_help_and_version(project):
     help_text = flow(project, "--help").stdout
     for command in ("build", "lint", "graph", "list", "clean", "status", "log"):
         assert command in help_text
+
+
+def test_no_wait_skips_tasks_another_flow_is_running_and_says_so(project):
+    write_flowfile(project, SLOW)
+    first = start_flow(project, "build", "week")
+    deadline = time.monotonic() + 30
+    while not runs(project) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = flow(project, "build", "--no-wait", "slow_day(2012-01-01)")
+    out1, err1 = first.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    assert second.returncode == 1
+    assert "another flow is running it" in second.stdout + second.stderr
+    assert runs(project).count("slow_day 2012-01-01") == 1
