@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.processes import alive
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ACTIONS = '''
@@ -71,21 +73,22 @@ def write_flowfile(project, text):
     (project / "Flowfile").write_text(textwrap.dedent(text))
 
 
+def environment(project, extra=None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["FLOW_TEST_DIR"] = str(project)
+    env["FLOW_RETRY_DELAY"] = "0.05"
+    env.update(extra or {})
+    return env
+
+
 def flow(project, *args, timeout=120, env=None):
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
-    environment["FLOW_TEST_DIR"] = str(project)
-    environment["FLOW_RETRY_DELAY"] = "0.05"
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=environment,
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=environment(project, env),
                           capture_output=True, text=True, timeout=timeout)
 
 
 def start_flow(project, *args):
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = ROOT + os.pathsep + environment.get("PYTHONPATH", "")
-    environment["FLOW_TEST_DIR"] = str(project)
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=environment,
+    return subprocess.Popen([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=environment(project),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -240,15 +243,6 @@ def test_timeout_kills_the_task_and_its_children(project):
     pid = int((project / "child.pid").read_text())
     time.sleep(0.2)
     assert not alive(pid)
-
-
-def alive(pid):
-    # a killed child whose parent died may linger as a zombie until init reaps it: that is not alive
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 SLOW = """

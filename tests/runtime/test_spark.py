@@ -16,6 +16,7 @@ from compiler.nodes import NO_SPAN, Setting, SparkAction, SparkSubmitAction
 from examples.counts import read_counts
 from runtime.actions import spark as sp
 from runtime.actions.base import ActionContext, ActionFailed
+from tests.processes import alive
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP = "examples/top_artists_spark_app.py"
@@ -121,14 +122,6 @@ def wait_for(condition, what, limit=60.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.05)
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 # ---------------------------------------------------------------------------- outputs of both forms
