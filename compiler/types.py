@@ -116,6 +116,13 @@ def custom(start: _dt.date, end: _dt.date) -> Interval:
 
 def shift(interval: Interval, steps: int) -> Interval:
     """The interval `steps` places after (or before, when negative) this one, of the same kind."""
+    try:
+        return _shift(interval, steps)
+    except (ValueError, OverflowError):
+        raise TypeError_(f"{interval} shifted by {steps} leaves the calendar (years 1 to 9999)") from None
+
+
+def _shift(interval: Interval, steps: int) -> Interval:
     kind = interval.kind
     start = interval.start
     if kind == "year":
