@@ -17,14 +17,20 @@ def write_fixed(output: str) -> None:
         handle.write(CONTENT)
 
 
-def burn(output: str, seconds: float = 1.0) -> None:
-    """Spin in pure Python for about `seconds` of CPU (the GIL held throughout), then write the file."""
+def burn(output: str) -> None:
+    """Spin in pure Python for FLOW_BURN_SECONDS (default 1) of CPU, the GIL held throughout.
+
+    Writes `start end pid checksum`, from which bench/parallel.py reads how many ran at once.
+    """
+    import os
     import time
 
+    seconds = float(os.environ.get("FLOW_BURN_SECONDS", "1"))
+    started = time.time()
     deadline = time.process_time() + seconds
     x = 0
     while time.process_time() < deadline:
         for i in range(10_000):
             x += i * i
     with open(output, "w", encoding="utf-8") as handle:
-        handle.write(f"{x}\n")
+        handle.write(f"{started:.6f} {time.time():.6f} {os.getpid()} {x}\n")  # when and where it ran
