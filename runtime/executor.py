@@ -69,7 +69,7 @@ class Executor:
         self._pool = None
         self._running: dict = {}  # seq -> Running
         self._seq = 0
-        self._retries: list = []  # (due time, task, attempt)
+        self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -107,20 +107,20 @@ class Executor:
             due = [r for r in self._retries if r[0] <= now]
             if due:
                 self._retries = [r for r in self._retries if r[0] > now]
-                for _, task, attempt in due:
-                    if plan._stopped:
+                for _, task, attempt, error in due:
+                    if plan.stopped:  # another task failed meanwhile: this one's failure stands
+                        self.outcome.failed.append((task, error))
+                        self._unlock(task)
                         plan.finished(task, False)
-                        continue
-                    self._start(task, attempt)
+                    else:
+                        self._start(task, attempt)
         if self._lock_waiting and self._capacity() > 0:
             waiting, self._lock_waiting = self._lock_waiting, []
             for task in waiting:
-                if plan._stopped:
-                    plan.put_back(task)
-                    plan.next_ready()
-                    plan.finished(task, False)
-                    continue
-                self._try_start(task)
+                if plan.stopped:
+                    plan.put_back(task)  # never started: the summary counts it as not run
+                else:
+                    self._try_start(task)
         while self._capacity() > 0 and plan.has_ready():
             task = plan.next_ready()
             self._try_start(task)
@@ -257,11 +257,11 @@ class Executor:
             return
         status = status or "failed"
         self._record(task, status, attempt, started, duration, error)
-        if attempt <= retries and not self.plan._stopped:
+        if attempt <= retries and not self.plan.stopped:
             delay = min(RETRY_BASE_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY)
             self.reporter.task_finished(task, "retry", duration, f"{error} (retry {attempt} of {retries} in "
                                         f"{_seconds(delay)})", log_path, tail)
-            self._retries.append((time.monotonic() + delay, task, attempt + 1))
+            self._retries.append((time.monotonic() + delay, task, attempt + 1, error))
             return
         self.reporter.task_finished(task, status, duration, error, log_path, tail)
         if status == "timeout":
@@ -291,7 +291,7 @@ class Executor:
                          time.time() - running.started, "interrupted")
             self.reporter.task_finished(running.task, "interrupted", time.time() - running.started)
             self._unlock(running.task)
-        for _, task, _ in self._retries:
+        for _, task, _, _ in self._retries:
             self.outcome.interrupted.append(task)
         self._retries = []
         self._lock_waiting = []

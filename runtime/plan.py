@@ -103,6 +103,10 @@ class Plan:
         self._stopped = True
 
     @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
     def running(self) -> int:
         return self._running
 

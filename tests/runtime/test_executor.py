@@ -1,0 +1,135 @@
+"""Executor tests with a fake reporter that records events (doit's FakeReporter), real workers, temp dirs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import pytest
+
+from compiler.checks import check
+from compiler.graph import TaskFactory, build_graph
+from compiler.parser import parse
+from runtime import targets
+from runtime.executor import Executor
+from runtime.plan import Plan
+
+ACTIONS = '''
+import time
+
+def ok(date, output):
+    open(output, "w").write(str(date))
+
+def boom(date, output):
+    raise ValueError(f"boom {date}")
+
+def slow_fail(date, output):
+    time.sleep(0.3)
+    raise ValueError("slow failure")
+'''
+
+
+class FakeReporter:
+    def __init__(self):
+        self.events = []
+
+    def build_started(self, *args):
+        self.events.append(("build_started",))
+
+    def task_started(self, task, attempt):
+        self.events.append(("started", task.id, attempt))
+
+    def task_finished(self, task, status, duration, error=None, log_path=None, log_tail=None):
+        self.events.append(("finished", task.id, status, error))
+
+    def message(self, text, level="info"):
+        self.events.append(("message", text))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    module = f"exec_actions_{os.getpid()}_{len(os.listdir(tmp_path))}"
+    (tmp_path / f"{module}.py").write_text(ACTIONS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path, module
+    sys.modules.pop(module, None)
+
+
+def run(workdir, flowfile, target_calls, jobs=1, keep_going=False):
+    directory, module = workdir
+    checked = check(parse(textwrap.dedent(flowfile).replace("ACTS", module)))
+    factory = TaskFactory(checked)
+    roots = [factory.from_params(name, params) for name, params in target_calls]
+    graph = build_graph(factory, roots, lambda level: targets.complete(level))
+    to_run = [t for t in graph.graph if t not in graph.complete]
+    plan = Plan(to_run, graph.graph.succ.__getitem__, graph.graph.pred.__getitem__, (), keep_going)
+    reporter = FakeReporter()
+    executor = Executor(plan, checked, jobs=jobs, flow_dir=str(directory / ".flow"), reporter=reporter,
+                        requirements=factory.requirements)
+    return executor.run(), plan, reporter
+
+
+def test_events_in_order_for_a_chain(workdir):
+    import datetime
+
+    outcome, plan, reporter = run(workdir, """
+        rule a(date: date):
+            output: "out/a_{date}"
+            python: ACTS.ok
+        rule b(date: date):
+            requires: a(date)
+            output: "out/b_{date}"
+            python: ACTS.ok
+    """, [("b", {"date": datetime.date(2012, 1, 1)})])
+    assert reporter.events == [
+        ("started", "a(2012-01-01)", 1), ("finished", "a(2012-01-01)", "done", None),
+        ("started", "b(2012-01-01)", 1), ("finished", "b(2012-01-01)", "done", None),
+    ]
+    assert [t.id for t in outcome.ran] == ["a(2012-01-01)", "b(2012-01-01)"]
+    assert open("out/b_2012-01-01").read() == "2012-01-01"
+
+
+def test_a_pending_retry_ends_as_a_failure_when_another_task_stops_the_build(workdir, monkeypatch):
+    import datetime
+
+    import runtime.executor as executor_module
+
+    monkeypatch.setattr(executor_module, "RETRY_BASE_DELAY", 1.0)
+    outcome, plan, reporter = run(workdir, """
+        rule flaky(date: date):
+            output: "out/flaky_{date}"
+            python: ACTS.boom
+            retries: 3
+        rule broken(date: date):
+            output: "out/broken_{date}"
+            python: ACTS.slow_fail
+    """, [("flaky", {"date": datetime.date(2012, 1, 1)}), ("broken", {"date": datetime.date(2012, 1, 1)})],
+        jobs=2)
+    failed = {task.id: error for task, error in outcome.failed}
+    assert failed == {"broken(2012-01-01)": "ValueError: slow failure",
+                      "flaky(2012-01-01)": "ValueError: boom 2012-01-01"}
+    attempts = [e for e in reporter.events if e[0] == "started" and e[1] == "flaky(2012-01-01)"]
+    assert attempts == [("started", "flaky(2012-01-01)", 1)]  # no retry started after the stop
+    assert plan.done()
+
+
+def test_keep_going_reports_blocked_dependents(workdir):
+    import datetime
+
+    day = datetime.date(2012, 1, 1)
+    outcome, plan, reporter = run(workdir, """
+        rule bad(date: date):
+            output: "out/bad_{date}"
+            python: ACTS.boom
+        rule good(date: date):
+            output: "out/good_{date}"
+            python: ACTS.ok
+        rule top(date: date):
+            requires: bad(date), good(date)
+            output: "out/top_{date}"
+            python: ACTS.ok
+    """, [("top", {"date": day})], keep_going=True)
+    assert [t.id for t in outcome.ran] == ["good(2012-01-01)"]
+    assert {t.id: cause.id for t, cause in plan.blocked.items()} == {"top(2012-01-01)": "bad(2012-01-01)"}
