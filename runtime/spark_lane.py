@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from . import targets
-from .actions.base import ActionContext, ActionFailed
+from .actions.base import ActionContext, ActionFailed, user_traceback
 from .workers import _tail
 
 
@@ -53,7 +52,7 @@ class SparkLane:
         except BaseException as exc:  # the user's function may raise anything
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             with open(log_path, "a", encoding="utf-8") as log:
-                log.write(traceback.format_exc())
+                log.write(user_traceback(exc))
         if error is not None and temp:
             targets.remove_path(temp)
         has_log = os.path.exists(log_path) and os.path.getsize(log_path) > 0

@@ -50,7 +50,7 @@ class Summary:
 
 def render_summary(summary: Summary) -> str:
     """Luigi's execution summary: the tasks per outcome, grouped by rule with parameter ranges compressed."""
-    lines = [f"Scheduled {summary.scheduled:,} tasks of which:"]
+    lines = [f"Scheduled {_plural(summary.scheduled, 'task')} of which:"]
 
     def section(tasks, one: str, many: str, detail: bool = True):
         if not tasks:

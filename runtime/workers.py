@@ -17,10 +17,9 @@ import os
 import signal
 import sys
 import time
-import traceback
 
 from . import targets
-from .actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function
+from .actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function, user_traceback
 
 LOG_TAIL_LINES = 20
 
@@ -200,7 +199,7 @@ def _run_job(job, flowfile, spool_fd: int, connections):
         error_text = f"error: {error}\n"
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
         error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
-        error_text = traceback.format_exc()
+        error_text = user_traceback(exc)
     else:
         error = None
     duration = time.perf_counter() - started

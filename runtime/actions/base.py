@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from dataclasses import dataclass, field
 
 
@@ -19,6 +20,21 @@ class ActionContext:
     update_id: str
     flowfile_dir: str = "."
     extra: dict = field(default_factory=dict)
+
+
+_RUNTIME_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an action's exception without flow's own frames: users read their code only."""
+    import traceback
+
+    summary = traceback.TracebackException.from_exception(exc)
+    frames = [f for f in summary.stack if not os.path.abspath(f.filename).startswith(_RUNTIME_DIR + os.sep)]
+    if frames:
+        summary.stack = traceback.StackSummary.from_list(frames)
+        return "".join(summary.format())
+    return "".join(summary.format_exception_only())
 
 
 class ActionFailed(Exception):

@@ -199,6 +199,7 @@ def test_failure_stops_the_build_and_shows_the_log(project):
     assert "about to fail for 2012-01-01" in output  # the tail of the task's log
     log = project / ".flow" / "logs" / "bad" / "bad(2012-01-01).log"
     assert log.exists() and "about to fail" in log.read_text()
+    assert 'acts.py", line' in log.read_text() and "runtime/workers.py" not in log.read_text()  # user frames only
     assert runs(project) == ["fail 2012-01-01"]
     assert not list((project / "out").glob("bad_*")) if (project / "out").exists() else True
 
