@@ -165,7 +165,8 @@ def main() -> int:
     print(f"\npeak RSS {med['peak_rss_kb'] / 1024:.0f} MB (after imports {med['base_rss_kb'] / 1024:.0f} MB, "
           f"so the graph adds ~{(med['peak_rss_kb'] - med['base_rss_kb']) / 1024:.0f} MB, "
           f"~{(med['peak_rss_kb'] - med['base_rss_kb']) * 1024 / plain[0]['tasks']:.0f} bytes/task); "
-          f"tracemalloc: Python heap held {traced['heap_current'] / 2**20:.0f} MB, peak {traced['heap_peak'] / 2**20:.0f} MB")
+          f"tracemalloc: Python heap held {traced['heap_current'] / 2**20:.0f} MB, "
+          f"peak {traced['heap_peak'] / 2**20:.0f} MB")
     return 0
 
 
