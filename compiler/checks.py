@@ -237,6 +237,13 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
             errors.append(error("E209", f"a table output needs a sql: or load: action, not {rule.action.kind}:",
                                 rule.action.span))
 
+    if isinstance(rule.action, n.SparkSubmitAction):
+        for key, span in rule.action.setting_spans.items():
+            if key not in n.SPARK_SUBMIT_SETTINGS:
+                guess = did_you_mean(key, n.SPARK_SUBMIT_SETTINGS)
+                errors.append(error("E701", f"unknown spark-submit setting '{key}'" + (
+                    f" (did you mean '{guess}'?)" if guess else ""), span,
+                    hint="see docs/spark.md for the settings spark-submit takes"))
     for setting in rule.settings:
         if setting.key not in RULE_SETTINGS:
             guess = did_you_mean(setting.key, RULE_SETTINGS + ("output", "requires", "python", "spark", "sql", "load"))

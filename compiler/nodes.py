@@ -177,15 +177,29 @@ class SparkAction:
     kind: str = "spark"
 
 
+# What a `spark-submit:` block may set: Luigi's SparkSubmitTask options and a few more.
+SPARK_SUBMIT_SETTINGS = frozenset({
+    "master", "conf", "args", "spark-submit", "name", "deploy-mode", "entry-class", "properties-file",
+    "packages", "exclude-packages", "repositories", "jars", "py-files", "files", "archives", "driver-memory",
+    "driver-java-options", "driver-library-path", "driver-class-path", "driver-cores", "executor-memory",
+    "executor-cores", "total-executor-cores", "num-executors", "queue", "principal", "keytab", "proxy-user",
+    "supervise", "verbose", "pyspark-python", "pyspark-driver-python", "hadoop-user-name", "hadoop-conf-dir",
+})
+
+
 @dataclass(frozen=True, slots=True)
 class SparkSubmitAction:
-    """`spark-submit: "app.py"` with spark-submit settings (master, conf, packages, ..., args)."""
+    """`spark-submit: "app.py"` with spark-submit settings (master, conf, packages, ..., args).
+
+    `settings` holds plain values (`conf` a dict); `setting_spans` says where each key was written.
+    """
 
     app: str
     settings: dict
     span: Span
     args: Optional[tuple[str, ...]] = None
     kind: str = "spark-submit"
+    setting_spans: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -450,12 +450,14 @@ class ToNodes(Transformer):
 
     def spark_submit_entry(self, meta, children):
         app = children[1]
-        settings = {s.key: s for s in children[2:] if s is not None}
+        nodes = [s for s in children[2:] if s is not None]
+        settings = {s.key: _settings_value(s.value) for s in nodes}
+        spans = {s.key: s.span for s in nodes}
         args = None
         if "args" in settings:
-            value = settings.pop("args").value
+            value = settings.pop("args")
             args = tuple(value) if isinstance(value, list) else (value,)
-        return n.SparkSubmitAction(_unquote(app), settings, self._span(meta), args)
+        return n.SparkSubmitAction(_unquote(app), settings, self._span(meta), args, setting_spans=spans)
 
     def sql_entry(self, meta, children):
         token = children[0]
@@ -602,6 +604,13 @@ class ToNodes(Transformer):
             elif child[0] == "spark":
                 spark = spark + child[1]
         return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database)
+
+
+def _settings_value(value):
+    """A setting's value as plain data: a nested block becomes a dict of its keys."""
+    if isinstance(value, tuple) and all(isinstance(v, n.Setting) for v in value):
+        return {s.key: _settings_value(s.value) for s in value}
+    return value
 
 
 def _clean_doc(text: str) -> str:

@@ -33,8 +33,8 @@ def user_traceback(exc: BaseException) -> str:
     frames = [f for f in summary.stack if not os.path.abspath(f.filename).startswith(_RUNTIME_DIR + os.sep)]
     if frames:
         summary.stack = traceback.StackSummary.from_list(frames)
-        return "".join(summary.format())
-    return "".join(summary.format_exception_only())
+    # no user frame at all: the error is flow's own, and its frames are what a bug report needs
+    return "".join(summary.format())
 
 
 class ActionFailed(Exception):

@@ -80,16 +80,20 @@ def test_year_interval(clone):
     assert (clone / "data" / "top_artists_2012.tsv").read_text().startswith("2012-01-01\t2013-01-01\t")
 
 
-def test_spark_variant_gives_byte_identical_top10(clone, tmp_path_factory):
+@pytest.mark.parametrize("engine, counts_dir", [
+    ("spark", "artist_streams_spark_2012-06"),
+    ("spark-submit", "artist_streams_submit_2012-06"),
+])
+def test_spark_variants_give_byte_identical_top10(clone, tmp_path_factory, engine, counts_dir):
     python_result = flow(clone, "build", "top_artists_2012-06.tsv")
     assert python_result.returncode == 0, python_result.stderr
     spark_clone = tmp_path_factory.mktemp("spark")
     shutil.copy(clone / "Flowfile", spark_clone / "Flowfile")
     shutil.copytree(clone / "examples", spark_clone / "examples")
-    spark_result = flow(spark_clone, "build", 'top_artists(2012-06, engine="spark")',
+    spark_result = flow(spark_clone, "build", f'top_artists(2012-06, engine="{engine}")',
                         env={"FLOW_SPARK_MASTER": "local[2]"})
     assert spark_result.returncode == 0, spark_result.stdout + spark_result.stderr
-    assert (spark_clone / "data" / "artist_streams_spark_2012-06" / "_SUCCESS").exists()
+    assert (spark_clone / "data" / counts_dir / "_SUCCESS").exists()
     assert not (spark_clone / "data" / "artist_streams_2012-06.tsv").exists()  # the Spark branch was taken
     assert (spark_clone / "data" / "top_artists_2012-06.tsv").read_bytes() == \
         (clone / "data" / "top_artists_2012-06.tsv").read_bytes()
@@ -118,6 +122,17 @@ def test_toplist_loaded_into_postgres_exactly_once(clone, pg_dsn, pg_conn):
         assert cur.fetchone()[0] == 10
         cur.execute("SELECT count(*) FROM flow_table_updates WHERE update_id = 'toplist_db(2012-06)'")
         assert cur.fetchone()[0] == 1
+
+
+def test_sql_summary_runs_once_with_bound_parameters(clone, pg_dsn, pg_conn):
+    env = {"FLOW_DATABASE_URL": pg_dsn}
+    result = flow(clone, "build", "toplist_summary(2012-06)", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    top = [line.split("\t") for line in (clone / "data" / "top_artists_2012-06.tsv").read_text().splitlines()]
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT date_from::text, date_to::text, artists, streams, leader FROM toplist_summary")
+        assert cur.fetchall() == [("2012-06-01", "2012-07-01", 10, sum(int(r[3]) for r in top), top[0][2])]
+    assert "nothing to do" in flow(clone, "build", "toplist_summary(2012-06)", env=env).stdout
 
 
 def test_dry_run_says_plainly_when_the_database_is_unreachable(clone):

@@ -518,3 +518,10 @@ def test_a_spark_submit_over_its_timeout_is_killed(tmp_path):
         sp.run_spark_submit(context(tmp_path, []), action, {}, "local[1]", str(tmp_path / "log"), timeout=2)
     if marker.exists() and marker.read_text():
         wait_for(lambda: not alive(int(marker.read_text())), "the driver process to die")
+
+
+def test_every_spark_submit_setting_the_language_accepts_is_one_the_runner_knows():
+    from compiler.nodes import SPARK_SUBMIT_SETTINGS
+
+    known = set(sp.SUBMIT_OPTIONS) | set(sp.SUBMIT_SWITCHES) | set(sp.SUBMIT_ENV) | sp.SUBMIT_OTHER
+    assert SPARK_SUBMIT_SETTINGS == known
