@@ -259,7 +259,7 @@ def _summarise(plan, outcome, finished, missing, elapsed, roots):
         code = EXIT_OK
     summary = Summary(
         ran=list(outcome.ran),
-        already_complete=len(finished),
+        already_complete=len(finished) + len(outcome.done_elsewhere),
         failed=failed,
         blocked=blocked,
         missing_external=list(missing),

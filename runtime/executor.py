@@ -143,6 +143,7 @@ class Executor:
                 if targets.complete([task], self.markers):
                     locks.unlock(_lock_key(task, self.flowfile_dir))
                     self.outcome.done_elsewhere.append(task)
+                    self.reporter.task_finished(task, "done", 0.0, "made by another flow process meanwhile")
                     self.plan.finished(task, True)
                     return
         self._start(task, 1)
