@@ -168,7 +168,7 @@ class Executor:
             if self._pool is None:
                 self._pool = WorkerPool(self.jobs, self.flowfile, self._spool_dir())
             job = Job((seq, task.name, task.values, inputs, temp, task.output, kind, task.id, self._log_path(task),
-                       self.flowfile_dir))
+                       self.flowfile_dir, task in self.forced))
             running.worker = self._pool.submit(job)
         elif action.kind in ("spark", "spark-submit"):
             if self.spark is None:

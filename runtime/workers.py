@@ -25,7 +25,8 @@ LOG_TAIL_LINES = 20
 
 
 class Job(tuple):
-    """(seq, rule name, values, inputs, temp path, final output, output kind, task id, log path, flowfile dir)."""
+    """(seq, rule name, values, inputs, temp path, final output, output kind, task id, log path, flowfile dir,
+    forced)."""
 
     __slots__ = ()
 
@@ -179,7 +180,7 @@ def _needs_database(flowfile, rule_name: str) -> bool:
 
 
 def _run_job(job, flowfile, spool_fd: int, connections):
-    seq, rule_name, values, inputs, temp, output, kind, task_id, log_path, flowfile_dir = job
+    seq, rule_name, values, inputs, temp, output, kind, task_id, log_path, flowfile_dir, forced = job
     info = flowfile.rules[rule_name]
     action = info.node.action
     before = os.fstat(spool_fd).st_size
@@ -190,7 +191,8 @@ def _run_job(job, flowfile, spool_fd: int, connections):
         if kind != "table":
             targets.prepare(output)
         ctx = ActionContext(task_id, rule_name, dict(zip(info.param_names, values)), inputs,
-                            temp if kind != "table" else output, task_id, flowfile_dir)
+                            temp if kind != "table" else output, task_id, flowfile_dir,
+                            {"force": True} if forced else {})
         status = _run_action(action, ctx, flowfile, connections)
         if kind != "table":
             targets.commit(temp, output, kind)

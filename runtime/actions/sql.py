@@ -110,8 +110,11 @@ def _in_marked_transaction(conn, ctx: ActionContext, what: str, work) -> str | N
         ensure_marker_table(conn)
         with conn.cursor() as cur:
             if not claim(cur, ctx.update_id):
-                conn.rollback()
-                return None
+                if not ctx.extra.get("force"):
+                    conn.rollback()
+                    return None
+                # `flow build --force`: redo it, dropping the old marker in the same transaction
+                cur.execute("DELETE FROM flow_table_updates WHERE update_id = %s", (ctx.update_id,))
             status = work(cur)
             mark_done(cur, ctx.update_id, str(parse_table_name(ctx.output)))
         conn.commit()

@@ -123,6 +123,15 @@ def test_toplist_loaded_into_postgres_exactly_once(clone, pg_dsn, pg_conn):
         cur.execute("SELECT count(*) FROM flow_table_updates WHERE update_id = 'toplist_db(2012-06)'")
         assert cur.fetchone()[0] == 1
 
+    # --force loads again (the Flowfile has no before: hook, so the rows are appended) under one marker
+    forced = flow(clone, "build", "--force", "toplist_db(2012-06)", env=env)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM top10")
+        assert cur.fetchone()[0] == 20
+        cur.execute("SELECT count(*) FROM flow_table_updates WHERE update_id = 'toplist_db(2012-06)'")
+        assert cur.fetchone()[0] == 1
+
 
 def test_sql_summary_runs_once_with_bound_parameters(clone, pg_dsn, pg_conn):
     env = {"FLOW_DATABASE_URL": pg_dsn}
