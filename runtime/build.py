@@ -77,6 +77,11 @@ class Session:
     def complete(self, tasks) -> set:
         return targets.complete(tasks, self.markers)
 
+    def close(self) -> None:
+        """Close the database connection the marker checks opened, if any (workers close their own)."""
+        if "runtime.db" in sys.modules:
+            sys.modules["runtime.db"].close_all()
+
 
 def _render_error(exc) -> str:
     from compiler.errors import SourceCache, render_all
@@ -102,6 +107,8 @@ def run_build(options: BuildOptions) -> int:
     except targets.DatabaseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        session.close()
 
 
 def _build(session: Session, roots: list, options: BuildOptions) -> int:
