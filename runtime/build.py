@@ -390,6 +390,17 @@ def run_status(flowfile: str, names: list) -> int:
     return EXIT_OK
 
 
+def _run_state(run: dict) -> str:
+    """A run's status; one that never finished is 'running' only while its process lives."""
+    if run["status"] not in (None, "", "running"):
+        return run["status"]
+    import socket
+
+    if run.get("host") == socket.gethostname() and run.get("pid") and not targets.process_alive(run["pid"]):
+        return "died (killed or crashed before finishing)"
+    return "running"
+
+
 def run_log(flowfile: str, limit: int) -> int:
     """Print recent runs, newest first, with their failed tasks."""
     from .history import History
@@ -404,7 +415,7 @@ def run_log(flowfile: str, limit: int) -> int:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
         counts = run.get("counts") or {}
         summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v)
-        print(f"#{run['id']}  {started}  {run['status'] or 'running'}  {run['command']}  {summary}")
+        print(f"#{run['id']}  {started}  {_run_state(run)}  {run['command']}  {summary}")
         for attempt in history.failed_attempts(run["id"])[:10]:
             print(f"    {attempt['status']}: {attempt['task_id']}: {attempt['error']}")
     history.close()

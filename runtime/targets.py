@@ -130,13 +130,14 @@ def sweep(directories) -> int:
             continue
         for name in names:
             pid_text = name.rsplit(TEMP_MARK, 1)[1].split("-", 1)[0]
-            if pid_text.isdigit() and not _alive(int(pid_text)):
+            if pid_text.isdigit() and not process_alive(int(pid_text)):
                 remove_path(os.path.join(directory, name))
                 removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours always does)."""
     if pid == os.getpid():
         return True
     try:

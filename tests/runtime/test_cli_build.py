@@ -281,6 +281,7 @@ def test_sigkill_leaves_nothing_that_looks_complete_and_the_next_build_finishes(
     for name in os.listdir(out):
         if "flow-tmp" not in name:
             assert (out / name).read_text().count("\n") == 1000  # every complete-looking output is whole
+    assert "died" in flow(project, "log").stdout.splitlines()[0]  # not "running" forever
     result = flow(project, "build", "week")
     assert result.returncode == 0, result.stderr
     names = sorted(os.listdir(out))
