@@ -346,48 +346,61 @@ def run_status(flowfile: str, names: list) -> int:
         print(_render_error(exc), file=sys.stderr)
         return exc.exit_code
     complete = _lenient(session)
-    history = History(session.flow_dir) if os.path.isdir(session.flow_dir) else None
+    requirements = session.factory.requirements
+    # 1. what the tree shows, level by level with one bulk check each (complete tasks are leaves)
+    done: set = set()
+    seen = set(roots)
+    level = list(roots)
+    while level and len(seen) < STATUS_MAX_TASKS:
+        done |= complete(level)
+        next_level = []
+        for task in level:
+            if task not in done and not task.info.node.external:
+                for child in requirements(task):
+                    if child not in seen:
+                        seen.add(child)
+                        next_level.append(child)
+        level = next_level
+    # 2. failures of the last attempts, in one query
+    last = {}
+    if os.path.isdir(session.flow_dir):
+        history = History(session.flow_dir)
+        last = history.last_status([t.id for t in seen if t not in done])
+        history.close()
+    # 3. print depth first, each task's requirements once
     lines: list = []
-    seen: set = set()
-    shown = 0
-    limit = 2000
-
-    def walk(task, prefix, last, depth):
-        nonlocal shown
-        if shown >= limit:
-            return
-        shown += 1
-        done = task in complete([task])
-        if done:
-            mark = "complete"
-        elif task.info.node.external:
-            mark = "MISSING (external)"
-        else:
-            mark = "missing"
-        if not done and history is not None:
-            last_state = history.last_status([task.id]).get(task.id)
-            if last_state and last_state[0] in ("failed", "timeout"):
-                mark = f"FAILED last time: {last_state[2] or last_state[0]}"
-        branch = "" if depth == 0 else ("└── " if last else "├── ")
-        lines.append(f"{prefix}{branch}{task.id}  [{mark}]  {targets.describe(task)}")
-        if done or task in seen:
-            return
-        seen.add(task)
-        children = session.factory.requirements(task)
-        child_prefix = prefix if depth == 0 else prefix + ("    " if last else "│   ")
-        for index, child in enumerate(children):
-            walk(child, child_prefix, index == len(children) - 1, depth + 1)
-
-    for root in roots:
-        walk(root, "", True, 0)
-    if shown >= limit:
-        lines.append(f"... (stopped after {limit} lines)")
+    expanded: set = set()
+    stack = [(root, "", True, 0) for root in reversed(roots)]
+    while stack and len(lines) < STATUS_MAX_LINES:
+        task, prefix, is_last, depth = stack.pop()
+        lines.append(f"{prefix}{'' if depth == 0 else ('└── ' if is_last else '├── ')}{task.id}  "
+                     f"[{_status_mark(task, done, last)}]  {targets.describe(task)}")
+        if task in done or task in expanded or task.info.node.external:
+            continue
+        expanded.add(task)
+        children = requirements(task)
+        child_prefix = prefix if depth == 0 else prefix + ("    " if is_last else "│   ")
+        for index in range(len(children) - 1, -1, -1):
+            stack.append((children[index], child_prefix, index == len(children) - 1, depth + 1))
+    if stack:
+        lines.append(f"... (stopped after {STATUS_MAX_LINES} lines)")
     print("\n".join(lines))
     if session.database_error:
         print(f"note: cannot check table outputs: {session.database_error}")
-    if history is not None:
-        history.close()
     return EXIT_OK
+
+
+STATUS_MAX_LINES = 2000
+STATUS_MAX_TASKS = 200_000
+
+
+def _status_mark(task, done: set, last: dict) -> str:
+    if task in done:
+        return "complete"
+    state = last.get(task.id)
+    if state and state[0] in ("failed", "timeout"):
+        return f"FAILED last time: {state[2] or state[0]}"
+    return "MISSING (external)" if task.info.node.external else "missing"
 
 
 def _run_state(run: dict) -> str:
