@@ -158,6 +158,7 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     from .history import History
     from .locks import TaskLocks
     from .plan import Plan
+    from .workers import WORKER_ACTIONS
 
     if not to_run:
         if missing:
@@ -172,10 +173,6 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     locks = TaskLocks(session.flow_dir)
     plan = Plan(to_run, _graph_requirements(nx_graph), dependents, missing, options.keep_going)
     reporter = make_reporter(stream, options.quiet, options.verbose)
-    rules = sorted({t.name for t in to_run})
-    reporter.build_started(len(to_run), len(finished), rule_estimates(to_run, history.mean_durations(rules)),
-                           options.jobs)
-    _report_missing(reporter, missing)
     spark = None
     if any(t.info.node.action is not None and t.info.node.action.kind.startswith("spark") for t in to_run):
         from .spark_lane import SparkLane
@@ -186,6 +183,13 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
         run_id=run_id, locks=locks, wait_for_locks=options.wait, forced=frozenset(forced),
         requirements=requirements, spark=spark, markers=session.markers if _has_tables(to_run) else None,
     )
+    # Fork the workers before the progress display starts its timer thread: a fork copies only
+    # the forking thread, and a lock that thread held would stay locked in the child forever.
+    executor.start_workers(sum(1 for t in to_run if t.info.node.action.kind in WORKER_ACTIONS))
+    rules = sorted({t.name for t in to_run})
+    reporter.build_started(len(to_run), len(finished), rule_estimates(to_run, history.mean_durations(rules)),
+                           options.jobs)
+    _report_missing(reporter, missing)
     started = time.monotonic()
     try:
         outcome = executor.run()

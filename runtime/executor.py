@@ -12,7 +12,7 @@ from multiprocessing.connection import wait
 
 from . import targets
 from .plan import Plan
-from .workers import Job, WorkerPool
+from .workers import WORKER_ACTIONS, Job, WorkerPool
 
 RETRY_BASE_DELAY = float(os.environ.get("FLOW_RETRY_DELAY", "1.0"))
 RETRY_MAX_DELAY = 60.0
@@ -97,6 +97,12 @@ class Executor:
             if self.history is not None:
                 self.history.flush_if_due()  # finished rows reach the disk within a second
 
+    def start_workers(self, tasks: int) -> None:
+        """Fork the worker processes the plan will need (up to -j) before anything else starts threads."""
+        if tasks:
+            self._pool = WorkerPool(self.jobs, self.flowfile, self._spool_dir())
+            self._pool.start(tasks)
+
     def _capacity(self) -> int:
         return self.jobs - len(self._running)
 
@@ -164,7 +170,7 @@ class Executor:
         self._running[seq] = running
         self.reporter.task_started(task, attempt)
         inputs = [r.output for r in self.requirements(task)] if task.info.has_requires else []
-        if action.kind in ("python", "sql", "load"):
+        if action.kind in WORKER_ACTIONS:
             if self._pool is None:
                 self._pool = WorkerPool(self.jobs, self.flowfile, self._spool_dir())
             job = Job((seq, task.name, task.values, inputs, temp, task.output, kind, task.id, self._log_path(task),

@@ -22,6 +22,7 @@ from . import targets
 from .actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function, user_traceback
 
 LOG_TAIL_LINES = 20
+WORKER_ACTIONS = ("python", "sql", "load")  # the action kinds that run in worker processes
 
 
 class Job(tuple):
@@ -71,6 +72,11 @@ class WorkerPool:
         except (PermissionError, ProcessLookupError):
             pass
         return Worker(process, parent)
+
+    def start(self, count: int) -> None:
+        """Fork up to `count` idle workers now (at most the pool's size)."""
+        while len(self.idle) + len(self.busy) < min(count, self.size):
+            self.idle.append(self._spawn())
 
     def has_idle(self) -> bool:
         return bool(self.idle) or len(self.busy) < self.size
