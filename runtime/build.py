@@ -14,6 +14,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_MISSING_EXTERNAL = 3
 EXIT_INTERRUPTED = 130
+DRY_RUN_LISTED_ROOTS = 20
 
 
 @dataclass
@@ -126,6 +127,12 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
                 count = len(roots)
                 stream.write(f"nothing to do: {'all ' if count > 1 else ''}{count} target"
                              f"{'s' if count != 1 else ''} complete\n")
+                if options.dry_run:  # say where each one is, and for tables that the marker is there
+                    for task in roots[:DRY_RUN_LISTED_ROOTS]:
+                        proof = "marker row present" if task.info.output.kind == "table" else "output exists"
+                        stream.write(f"  {task.id}  {targets.describe(task)}  ({proof})\n")
+                    if count > DRY_RUN_LISTED_ROOTS:
+                        stream.write(f"  ... and {count - DRY_RUN_LISTED_ROOTS:,} more\n")
             return EXIT_OK
 
     # 2. grow the graph, stopping at complete tasks (forced ones excepted)

@@ -117,6 +117,8 @@ def test_toplist_loaded_into_postgres_exactly_once(clone, pg_dsn, pg_conn):
     again = flow(clone, "build", "toplist_db(2012-06)", env=env)
     assert again.returncode == 0
     assert "nothing to do" in again.stdout
+    dry_again = flow(clone, "--dry-run", "toplist_db(2012-06)", env=env)
+    assert "toplist_db(2012-06)  table top10  (marker row present)" in dry_again.stdout
     with pg_conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM top10")
         assert cur.fetchone()[0] == 10
