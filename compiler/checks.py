@@ -28,6 +28,7 @@ class OutputPattern:
     name_regex: Optional[re.Pattern]  # match of the last path component, when it holds every placeholder
 
     formatters: tuple = ()  # (parameter index, value -> text) per placeholder, in order
+    parsers: dict = field(default_factory=dict)  # parameter name -> (text -> value), to read names back
 
     def format(self, values: tuple) -> str:
         literal = self._literal
@@ -287,14 +288,93 @@ def _pattern_span(output: n.Output) -> n.Span:
     return n.Span(span.file, span.line, max(span.column, span.end_column - quoted), span.line, span.end_column)
 
 
+# strftime-like directives an output may format a date with: regex, and text from a date.
+_DATE_DIRECTIVES = {
+    "Y": (r"\d{4}", lambda d: f"{d.year:04d}"),
+    "m": (r"\d{2}", lambda d: f"{d.month:02d}"),
+    "d": (r"\d{2}", lambda d: f"{d.day:02d}"),
+    "j": (r"\d{3}", lambda d: f"{d.timetuple().tm_yday:03d}"),
+}
+
+
+@dataclass
+class _Slot:
+    """One placeholder of an output pattern: which parameter, how it prints, how a name parses back."""
+
+    index: int
+    name: str
+    regex: str
+    convert: Callable
+    parse: Callable
+
+
+def _date_format(fmt: str):
+    """(regex, date -> text, text -> date) for a `{date:%Y/%m/%d}` format, or a message saying what is wrong."""
+    import datetime
+
+    regex, printers, seen = [], [], set()
+    for piece in re.split(r"(%.)", fmt):
+        if piece.startswith("%") and len(piece) == 2:
+            if piece == "%%":
+                regex.append("%")
+                printers.append("%")
+                continue
+            directive = _DATE_DIRECTIVES.get(piece[1])
+            if directive is None:
+                return f"'{piece}' is not a date format this pattern can read back (use %Y, %m, %d, %j)"
+            seen.add(piece[1])
+            regex.append(directive[0])
+            printers.append(directive[1])
+        elif piece:
+            regex.append(re.escape(piece))
+            printers.append(piece)
+    if "Y" not in seen or not ({"m", "d"} <= seen or "j" in seen):
+        return (f"format '{fmt}' does not name one day: one placeholder needs %Y with %m and %d, "
+                "or %Y with %j")
+
+    def convert(day):
+        return "".join(p if p.__class__ is str else p(day) for p in printers)
+
+    def parse(text):
+        day = datetime.datetime.strptime(text, fmt).date()
+        if convert(day) != text:  # strptime reads 2011-366 as 2012-01-01: only exact round trips count
+            raise ValueError(f"'{text}' is not a date written as '{fmt}'")
+        return day
+
+    return "".join(regex), convert, parse
+
+
+def _slot(rule: n.Rule, spec: str, errors: list) -> Optional[_Slot]:
+    """Check one placeholder, `{name}` or `{date:%Y/%m/%d}`."""
+    name, colon, fmt = (part.strip() for part in spec.partition(":"))
+    index_of = {p.name: i for i, p in enumerate(rule.params)}
+    if name not in index_of:
+        guess = did_you_mean(name, index_of)
+        _output_error(rule, errors, "E201", f"output placeholder '{{{name}}}' is not a parameter of '{rule.name}'"
+                      + (f" (did you mean '{{{guess}}}'?)" if guess else ""))
+        return None
+    param = rule.params[index_of[name]]
+    if not param.significant:
+        _output_error(rule, errors, "E201", f"insignificant parameter '{name}' cannot be in the output",
+                      hint="remove 'insignificant' or the placeholder")
+    if not colon:
+        return _Slot(index_of[name], name, t.PATTERN_REGEX[param.type], t.FORMATTERS[param.type],
+                     lambda text, type_name=param.type: t.parse_value(type_name, text))
+    if param.type != "date":
+        _output_error(rule, errors, "E207", f"only date parameters take a format, and '{name}' is {param.type}",
+                      hint=f"write {{{name}}}")
+        return None
+    made = _date_format(fmt)
+    if isinstance(made, str):
+        _output_error(rule, errors, "E207", made, hint="for example {date:%Y/%m/%d} or {date:year=%Y/month=%m/day=%d}")
+        return None
+    regex, convert, parse = made
+    return _Slot(index_of[name], name, regex, convert, parse)
+
+
 def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
     output = rule.output
     pattern = output.pattern
-    index_of = {p.name: i for i, p in enumerate(rule.params)}
-    parts: list = []
-    regex_parts: list = []
-    used = set()
-    position = 0
     stripped = _PLACEHOLDER.sub("", pattern)
     if "{" in stripped or "}" in stripped:
         _output_error(rule, errors, "E207", f"output pattern '{pattern}' has an unmatched brace")
@@ -302,74 +382,87 @@ def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
     if not pattern:
         _output_error(rule, errors, "E207", "output pattern is empty")
         return None
+    parts: list = []
+    slots: list = []
+    failed = set()  # placeholders already reported: no second error saying they are missing
+    position = 0
     for match in _PLACEHOLDER.finditer(pattern):
-        literal = pattern[position:match.start()]
-        if literal:
-            parts.append(literal)
-            regex_parts.append(re.escape(literal))
-        name = match.group(1).strip()
+        if match.start() > position:
+            parts.append(pattern[position:match.start()])
         position = match.end()
-        if name not in index_of:
-            guess = did_you_mean(name, index_of)
-            _output_error(rule, errors, "E201", f"output placeholder '{{{name}}}' is not a parameter of '{rule.name}'"
-                          + (f" (did you mean '{{{guess}}}'?)" if guess else ""))
-            continue
-        param = rule.params[index_of[name]]
-        if not param.significant:
-            _output_error(rule, errors, "E201", f"insignificant parameter '{name}' cannot be in the output",
-                          hint="remove 'insignificant' or the placeholder")
-        index = index_of[name]
-        parts.append(index)
-        if name in used:
-            regex_parts.append(f"(?P={name})")
+        slot = _slot(rule, match.group(1), errors)
+        if slot is None:
+            failed.add(match.group(1).partition(":")[0].strip())
         else:
-            regex_parts.append(f"(?P<{name}>{t.PATTERN_REGEX[param.type]})")
-        used.add(name)
-    tail = pattern[position:]
-    if tail:
-        parts.append(tail)
-        regex_parts.append(re.escape(tail))
-    missing = [p.name for p in rule.params if p.significant and p.name not in used]
+            parts.append(slot.index)
+            slots.append(slot)
+    if position < len(pattern):
+        parts.append(pattern[position:])
+    used = {slot.name for slot in slots}
+    missing = [p.name for p in rule.params if p.significant and p.name not in used | failed]
     if missing and output.kind != "table":  # many tasks load one table; marker rows tell them apart
         names = ", ".join(f"'{m}'" for m in missing)
         _output_error(rule, errors, "E202", f"parameter{'s' * (len(missing) > 1)} {names} of '{rule.name}' "
                       f"not in its output: two tasks would write one file",
                       hint=f"put {{{missing[0]}}} in the output, or mark it 'insignificant' with a default")
         return None
-    formatters = tuple((p, t.FORMATTERS[rule.params[p].type]) for p in parts if isinstance(p, int))
+    formatters = tuple((slot.index, slot.convert) for slot in slots)
+    parsers = {slot.name: slot.parse for slot in slots}
     if output.kind == "table":
-        return OutputPattern("table", pattern, tuple(parts), None, None, formatters)
-    regex = re.compile("".join(regex_parts))
+        return OutputPattern("table", pattern, tuple(parts), None, None, formatters, parsers)
+    if failed:
+        return None
+    regex = re.compile(_regex_for(pattern, slots))
+    # the last path component, for names given without their directory ('/' inside a {date:%Y/%m}
+    # placeholder does not count)
+    last = pattern[_last_separator(pattern) + 1:]
+    last_slots = slots[len(slots) - len(_PLACEHOLDER.findall(last)):]
     name_regex = None
-    last = pattern.rsplit("/", 1)[-1]
-    if all(f"{{{name}}}" in last or f"{{ {name} }}" in last for name in used):
-        name_regex = re.compile(_regex_for(last, rule))
-    return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex, formatters)
+    if {slot.name for slot in last_slots} == used:
+        name_regex = re.compile(_regex_for(last, last_slots))
+    return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex, formatters, parsers)
 
 
-def _regex_for(pattern: str, rule: n.Rule) -> str:
-    types = {p.name: p.type for p in rule.params}
+def _last_separator(pattern: str) -> int:
+    depth = 0
+    last = -1
+    for index, char in enumerate(pattern):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "/" and depth == 0:
+            last = index
+    return last
+
+
+def _regex_for(pattern: str, slots: list) -> str:
+    """The regex matching what `pattern` produces; each parameter is captured once, then back-referenced."""
     out = []
     position = 0
     seen = set()
-    for match in _PLACEHOLDER.finditer(pattern):
+    for match, slot in zip(_PLACEHOLDER.finditer(pattern), slots):
         out.append(re.escape(pattern[position:match.start()]))
-        name = match.group(1).strip()
-        out.append(f"(?P={name})" if name in seen else f"(?P<{name}>{t.PATTERN_REGEX[types[name]]})")
-        seen.add(name)
+        out.append(f"(?P={slot.name})" if slot.name in seen else f"(?P<{slot.name}>{slot.regex})")
+        seen.add(slot.name)
         position = match.end()
     out.append(re.escape(pattern[position:]))
     return "".join(out)
 
 
-# Sample values used to find two output patterns that can name the same file.
-_SAMPLES = {
-    "date": ["2012-06-01"],
-    "interval": ["2012", "2012-06", "2012-W23", "2012-06-01", "2012-06-01-2012-06-15"],
-    "int": ["7"],
-    "str": ["x"],
-    "bool": ["true"],
-}
+def _sample_values() -> dict:
+    """A few values of each type, to find two output patterns that can name the same file."""
+    import datetime
+
+    day = datetime.date(2012, 6, 1)
+    return {
+        "date": [day],
+        "interval": [t.year(2012), t.month(2012, 6), t.week(2012, 23), t.day(day),
+                     t.custom(day, datetime.date(2012, 6, 15))],
+        "int": [7],
+        "str": ["x"],
+        "bool": [True],
+    }
 
 
 def _check_output_clashes(infos: dict) -> list:
@@ -393,12 +486,14 @@ def _samples(info: RuleInfo):
     """A few concrete locations the rule's output pattern can produce."""
     import itertools
 
-    slots = [part for part in info.output.parts if isinstance(part, int)]
-    unique = sorted(set(slots))
-    choices = [_SAMPLES[info.param_types[i]] for i in unique]
+    unique = sorted({index for index, _ in info.output.formatters})
+    samples = _sample_values()
+    choices = [samples[info.param_types[i]] for i in unique]
     for combo in itertools.islice(itertools.product(*choices), 50):
-        values = dict(zip(unique, combo, strict=True))
-        yield "".join(values[p] if isinstance(p, int) else p for p in info.output.parts)
+        values = [None] * len(info.param_types)
+        for index, value in zip(unique, combo, strict=True):
+            values[index] = value
+        yield info.output.format(tuple(values))
 
 
 def _check_spark(settings: tuple, errors: list) -> dict:

@@ -140,7 +140,8 @@ def unused_parameters(ctx: LintContext):
     for rule in ctx.flowfile.rules:
         used = free_names(rule.requires)
         if rule.output is not None:
-            used |= {m.group(1).strip().split(".")[0] for m in _PLACEHOLDER.finditer(rule.output.pattern)}
+            used |= {m.group(1).split(":")[0].strip().split(".")[0]
+                     for m in _PLACEHOLDER.finditer(rule.output.pattern)}
         action_uses = _names_used_by_action(ctx, rule)
         if action_uses is None:
             continue  # cannot tell what the action reads: say nothing

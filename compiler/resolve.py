@@ -48,9 +48,8 @@ def _resolve_path(factory: TaskFactory, name: str) -> Task:
             match = regex.fullmatch(location)
             if match:
                 try:
-                    params = {key: t.parse_value(info.param_types[info.param_names.index(key)], value)
-                              for key, value in match.groupdict().items()}
-                except t.TypeError_ as exc:
+                    params = {key: output.parsers[key](value) for key, value in match.groupdict().items()}
+                except ValueError as exc:  # TypeError_ included
                     bad_values.append((rule_name, str(exc)))
                     continue
                 bucket.append((rule_name, params))
