@@ -152,3 +152,15 @@ def test_dry_run_says_plainly_when_the_database_is_unreachable(clone):
     assert result.returncode == 0, result.stderr
     assert "cannot check table outputs" in result.stdout
     assert "sekrit" not in result.stdout + result.stderr
+
+
+def test_wrong_password_is_one_line_without_the_password(clone, pg_dsn):
+    from urllib.parse import urlsplit
+
+    password = urlsplit(pg_dsn).password
+    wrong = pg_dsn.replace(f":{password}@", ":not-the-Pa55word@")
+    result = flow(clone, "build", "toplist_db(2012-06)", env={"FLOW_DATABASE_URL": wrong})
+    assert result.returncode == 1
+    assert "not-the-Pa55word" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "password authentication failed" in errors[0], result.stderr
