@@ -98,7 +98,7 @@ def list_(flowfile):
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 def clean(targets, flowfile, upstream, yes):
     """Delete the outputs of TARGETs so that the next build makes them again."""
-    from .build import run_clean
+    from .clean import run_clean
 
     sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes))
 
@@ -108,7 +108,7 @@ def clean(targets, flowfile, upstream, yes):
 @_flowfile_option
 def status(targets, flowfile):
     """Show the dependency tree of TARGETs: complete, missing, failed last time."""
-    from .build import run_status
+    from .status import run_status
 
     sys.exit(run_status(flowfile, list(targets)))
 
@@ -118,7 +118,7 @@ def status(targets, flowfile):
 @click.option("-n", "--runs", "limit", default=10, show_default=True, help="how many recent runs to show")
 def log(flowfile, limit):
     """Show recent runs and their failed tasks."""
-    from .build import run_log
+    from .status import run_log
 
     sys.exit(run_log(flowfile, limit))
 
