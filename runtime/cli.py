@@ -129,13 +129,15 @@ def _route(args: list) -> list:
         return args
     takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format"}
     skip = False
-    for arg in args:
+    for index, arg in enumerate(args):
         if skip:
             skip = False
         elif arg in takes_value:
             skip = True
         elif not arg.startswith("-"):
-            return args if arg in COMMANDS else ["build"] + args
+            if arg in COMMANDS:  # `flow -f other/Flowfile lint`: options given before the command
+                return [arg] + args[:index] + args[index + 1:]
+            return ["build"] + args
     return ["build"] + args
 
 
