@@ -18,7 +18,7 @@ from typing import Optional
 from .checks import check
 from .errors import Diagnostic, FlowError, SourceCache, UsageError, render
 from .lint_rules import RULES, LintContext
-from .parser import parse
+from .loader import display_path, parse_cached
 
 FORMATS = ("text", "json", "github")
 
@@ -30,11 +30,11 @@ def lint_file(path: str) -> list[Diagnostic]:
 
 def _lint(path: str) -> tuple[list[Diagnostic], str, str]:
     text = _read(path)
-    display = _display_path(path)
+    display = display_path(path)
     found: list[Diagnostic] = []
     flowfile = None
     try:
-        flowfile = parse(text, display)
+        flowfile = parse_cached(text, display)  # only good parses are cached: errors are always fresh
         check(flowfile, text)
     except FlowError as exc:
         found.extend(exc.diagnostics)
@@ -60,12 +60,6 @@ def _read(path: str) -> str:
         raise UsageError(f"cannot read '{path}': not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise UsageError(f"cannot read '{path}': {(exc.strerror or str(exc)).lower()}") from None
-
-
-def _display_path(path: str) -> str:
-    # diagnostics name the file as the user would type it (as compiler.loader does)
-    relative = os.path.relpath(path)
-    return relative if not relative.startswith("..") else path
 
 
 def _silenced(diagnostic: Diagnostic, ctx: LintContext, flowfile) -> bool:

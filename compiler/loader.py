@@ -24,7 +24,7 @@ def load(path: str = "Flowfile") -> CheckedFlowfile:
                                     "run flow where your Flowfile is, or pass -f PATH")) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read '{path}': {exc}") from None
-    display = _display_path(path)
+    display = display_path(path)
     return check(parse_cached(text, display), text)
 
 
@@ -82,7 +82,7 @@ def _store(cache_file: str, flowfile) -> None:
         pass  # a read-only home is no reason to fail a build
 
 
-def _display_path(path: str) -> str:
+def display_path(path: str) -> str:
     # diagnostics name the file as the user would type it
     relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else path
