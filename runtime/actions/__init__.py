@@ -1,0 +1,1 @@
+"""Action runners: Python functions, Spark (session and spark-submit), SQL and loads."""
