@@ -116,11 +116,13 @@ def status(targets, flowfile):
 @cli.command()
 @_flowfile_option
 @click.option("-n", "--runs", "limit", default=10, show_default=True, help="how many recent runs to show")
-def log(flowfile, limit):
-    """Show recent runs and their failed tasks."""
+@click.option("--prune", "keep", type=click.IntRange(0), metavar="N",
+              help="delete the history of all but the newest N runs instead")
+def log(flowfile, limit, keep):
+    """Show recent runs and their failed tasks (or prune the history)."""
     from .status import run_log
 
-    sys.exit(run_log(flowfile, limit))
+    sys.exit(run_log(flowfile, limit, keep))
 
 
 def _route(args: list) -> list:

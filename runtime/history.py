@@ -148,6 +148,21 @@ class History:
                 conn.execute("UPDATE runs SET finished = ?, status = ?, counts_json = ? WHERE id = ?",
                              (time.time(), status, json.dumps(counts, sort_keys=True), run_id))
 
+    def prune(self, keep_runs: int) -> int:
+        """Delete all but the newest `keep_runs` runs with their attempts; return how many runs went."""
+        with self._lock:
+            self._flush()
+            conn = self._db()
+            with _transaction(conn):
+                row = conn.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?",
+                                   (max(keep_runs, 0),)).fetchone()
+                if row is None:
+                    return 0
+                conn.execute("DELETE FROM attempts WHERE run_id <= ?", (row[0],))
+                removed = conn.execute("DELETE FROM runs WHERE id <= ?", (row[0],)).rowcount
+            conn.execute("VACUUM")  # give the space back: a backfill's history is tens of MB
+            return removed
+
     def close(self) -> None:
         """Write the buffer and close the database; the object may be used again afterwards."""
         with self._lock:

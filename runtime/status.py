@@ -91,8 +91,8 @@ def _run_state(run: dict) -> str:
     return "running"
 
 
-def run_log(flowfile: str, limit: int) -> int:
-    """Print recent runs, newest first, with their failed tasks."""
+def run_log(flowfile: str, limit: int, keep: int | None = None) -> int:
+    """Print recent runs, newest first, with their failed tasks; or keep only the newest `keep` runs."""
     from .history import History
 
     directory = os.path.dirname(os.path.abspath(flowfile))
@@ -101,6 +101,11 @@ def run_log(flowfile: str, limit: int) -> int:
         print("no runs recorded yet")
         return EXIT_OK
     history = History(flow_dir)
+    if keep is not None:
+        removed = history.prune(keep)
+        history.close()
+        print(f"deleted the history of {removed} run{'s' if removed != 1 else ''}, kept the newest {keep}")
+        return EXIT_OK
     for run in history.recent_runs(limit):
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
         counts = run.get("counts") or {}

@@ -395,3 +395,14 @@ def test_no_wait_skips_tasks_another_flow_is_running_and_says_so(project):
     assert second.returncode == 1
     assert "another flow is running it" in second.stdout + second.stderr
     assert runs(project).count("slow_day 2012-01-01") == 1
+
+
+def test_log_prune_keeps_the_newest_runs(project):
+    write_flowfile(project, MONTHLY)
+    for name in ("day_2012-01-01.txt", "day_2012-01-02.txt", "day_2012-01-03.txt"):
+        assert flow(project, "build", name).returncode == 0
+    pruned = flow(project, "log", "--prune", "1")
+    assert pruned.returncode == 0
+    assert pruned.stdout.strip() == "deleted the history of 2 runs, kept the newest 1"
+    lines = [line for line in flow(project, "log").stdout.splitlines() if line.startswith("#")]
+    assert len(lines) == 1 and "day_2012-01-03.txt" in lines[0]
