@@ -230,6 +230,8 @@ class Executor:
         running = self._running.pop(seq, None)
         if running is None:
             return  # a task we already gave up on (timed out)
+        if not ok and running.temp:
+            targets.remove_path(running.temp)  # a worker that died could not clean up after itself
         self._finish(running.task, running.attempt, ok, None if ok else message, log_path, tail, duration,
                      running.started)
 

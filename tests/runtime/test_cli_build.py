@@ -54,6 +54,11 @@ def flaky(date, output):
         raise RuntimeError(f"attempt {count + 1} fails")
     open(output, "w").write("ok\\n")
 
+def die(date, output):
+    _note(f"die {date}")
+    open(output, "w").write("half")
+    os._exit(3)
+
 def hang(date, output):
     _note(f"hang {date}")
     child = subprocess.Popen(["sleep", "60"])
@@ -406,3 +411,21 @@ def test_log_prune_keeps_the_newest_runs(project):
     assert pruned.stdout.strip() == "deleted the history of 2 runs, kept the newest 1"
     lines = [line for line in flow(project, "log").stdout.splitlines() if line.startswith("#")]
     assert len(lines) == 1 and "day_2012-01-03.txt" in lines[0]
+
+
+def test_a_worker_that_dies_fails_its_task_and_the_build_goes_on_with_k(project):
+    write_flowfile(project, """
+        rule die(date: date):
+            output: "out/die_{date}.txt"
+            python: acts.die
+
+        rule day(date: date):
+            output: "out/day_{date}.txt"
+            python: acts.day
+
+        target all: [die(2012-01-01), day(2012-01-02), day(2012-01-03)]
+    """)
+    result = flow(project, "build", "-k", "all")
+    assert result.returncode == 1
+    assert "the worker process died (exit code 3)" in result.stdout + result.stderr
+    assert sorted(os.listdir(project / "out")) == ["day_2012-01-02.txt", "day_2012-01-03.txt"]  # no temporary
