@@ -189,6 +189,8 @@ def _run_job(job, flowfile, spool_fd: int, connections):
     seq, rule_name, values, inputs, temp, output, kind, task_id, log_path, flowfile_dir, forced = job
     info = flowfile.rules[rule_name]
     action = info.node.action
+    if os.getcwd() != flowfile_dir:  # an earlier action changed directory: paths are relative to the Flowfile
+        os.chdir(flowfile_dir)
     before = os.fstat(spool_fd).st_size
     started = time.perf_counter()
     error = None
