@@ -17,6 +17,10 @@ from .workers import WORKER_ACTIONS, Job, WorkerPool
 RETRY_BASE_DELAY = float(os.environ.get("FLOW_RETRY_DELAY", "1.0"))
 RETRY_MAX_DELAY = 60.0
 LOCK_POLL = 0.2
+# A rule whose tasks took less than this on average (over at least QUICK_AFTER of them in this
+# build) is quick: one more job may be queued on a worker running such a task.
+QUICK_TASK = 0.05
+QUICK_AFTER = 3
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,()=+-]")
 
@@ -42,6 +46,7 @@ class Running:
     deadline: float | None
     temp: str | None
     worker: object = None  # the worker process, or None for thread tasks
+    queued: bool = False  # sent to a worker behind another job, not started yet
 
 
 class Executor:
@@ -67,7 +72,9 @@ class Executor:
         self.outcome = Outcome()
         self.flowfile_dir = os.getcwd()
         self._pool = None
-        self._running: dict = {}  # seq -> Running
+        self._running: dict = {}  # seq -> Running (queued jobs included)
+        self._threads_running = 0  # Spark tasks on threads
+        self._durations: dict = {}  # rule -> [finished tasks, their total seconds], for quick rules
         self._seq = 0
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
@@ -104,7 +111,21 @@ class Executor:
             self._pool.start(tasks)
 
     def _capacity(self) -> int:
-        return self.jobs - len(self._running)
+        """How many more tasks may start executing now (-j minus busy workers and Spark threads)."""
+        busy = len(self._pool.busy) if self._pool is not None else 0
+        return self.jobs - busy - self._threads_running
+
+    def _can_start(self, task) -> bool:
+        if self._capacity() > 0:
+            return True
+        # every slot is busy: a worker task may still wait in the pipe behind a quick one
+        action = task.info.node.action
+        return (action is not None and action.kind in WORKER_ACTIONS and self._pool is not None
+                and self._pool.queue_slot(self._quick) is not None)
+
+    def _quick(self, job) -> bool:
+        stats = self._durations.get(job[1])
+        return stats is not None and stats[0] >= QUICK_AFTER and stats[1] < QUICK_TASK * stats[0]
 
     def _start_ready(self) -> None:
         plan = self.plan
@@ -127,7 +148,7 @@ class Executor:
                     plan.put_back(task)  # never started: the summary counts it as not run
                 else:
                     self._try_start(task)
-        while self._capacity() > 0 and plan.has_ready():
+        while plan.has_ready() and self._can_start(plan.peek()):
             task = plan.next_ready()
             self._try_start(task)
 
@@ -175,12 +196,17 @@ class Executor:
                 self._pool = WorkerPool(self.jobs, self.flowfile, self._spool_dir())
             job = Job((seq, task.name, task.values, inputs, temp, task.output, kind, task.id, self._log_path(task),
                        self.flowfile_dir, task in self.forced))
-            running.worker = self._pool.submit(job)
+            behind = self._pool.queue_slot(self._quick) if self._capacity() <= 0 else None
+            running.worker = self._pool.submit(job, behind)
+            if behind is not None:
+                running.queued = True
+                running.deadline = None  # its clock starts when the job ahead of it ends
         elif action.kind in ("spark", "spark-submit"):
             if self.spark is None:
                 from .spark_lane import SparkLane
 
                 self.spark = SparkLane(self.flowfile, self.jobs)
+            self._threads_running += 1
             self.spark.submit(seq, task, inputs, temp, self._log_path(task), timeout, self._thread_done)
         else:
             del self._running[seq]
@@ -207,14 +233,33 @@ class Executor:
                 except BlockingIOError:
                     pass
                 continue
-            _, result = self._pool.receive(source)
+            worker, result, orphans = self._pool.receive(source)
             self._handle(result)
+            if worker.jobs:  # the job queued behind has started now
+                self._started_now(worker.jobs[0][0])
+            self._send_again(orphans)
         while True:
             try:
                 result = self._thread_results.get_nowait()
             except queue.Empty:
                 break
+            self._threads_running -= 1
             self._handle(result)
+
+    def _started_now(self, seq) -> None:
+        running = self._running.get(seq)
+        if running is not None and running.queued:
+            running.queued = False
+            running.started = time.time()
+            timeout = running.task.info.node.timeout
+            running.deadline = time.monotonic() + timeout if timeout else None
+
+    def _send_again(self, jobs) -> None:
+        """Jobs that were queued behind a task whose worker died or was killed: they never started."""
+        for job in jobs:
+            running = self._running.pop(job[0], None)
+            if running is not None:
+                self.plan.put_back(running.task)
 
     def _next_wakeup(self):
         times = [r.deadline for r in self._running.values() if r.deadline is not None]
@@ -247,7 +292,9 @@ class Executor:
 
     def _stop_running(self, running: Running) -> None:
         if running.worker is not None and self._pool is not None:
-            self._pool.kill(running.worker)
+            if running.queued:  # never started: the worker ahead of it is stopped on its own account
+                return
+            self._send_again(self._pool.kill(running.worker))
         elif self.spark is not None:
             self.spark.cancel(running.task)
         if running.temp:
@@ -258,6 +305,12 @@ class Executor:
     def _finish(self, task, attempt, ok, error, log_path, tail, duration, started, status=None) -> None:
         retries = task.info.node.retries
         if ok:
+            stats = self._durations.get(task.name)
+            if stats is None:
+                self._durations[task.name] = [1, duration]
+            else:
+                stats[0] += 1
+                stats[1] += duration
             self._record(task, "done", attempt, started, duration, None)
             self.outcome.ran.append(task)
             self.reporter.task_finished(task, "done", duration)
@@ -292,9 +345,14 @@ class Executor:
         self.outcome.was_interrupted = True
         self.plan.stop()
         self.reporter.message("interrupted: stopping running tasks", "warning")
-        for seq, running in list(self._running.items()):
-            del self._running[seq]
+        for seq in list(self._running):
+            running = self._running.pop(seq, None)
+            if running is None:  # a queued job, already given back when the worker ahead was stopped
+                continue
             self._stop_running(running)
+            if running.queued:  # never started: nothing to stop or record
+                self._unlock(running.task)
+                continue
             self.outcome.interrupted.append(running.task)
             self._record(running.task, "interrupted", running.attempt, running.started,
                          time.time() - running.started, "interrupted")

@@ -67,6 +67,10 @@ class Plan:
         self._running += 1
         return self._ready.popleft()
 
+    def peek(self):
+        """The task next_ready would give, without taking it."""
+        return self._ready[0]
+
     def has_ready(self) -> bool:
         return bool(self._ready) and not self._stopped
 

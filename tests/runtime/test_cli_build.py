@@ -59,6 +59,11 @@ def die(date, output):
     open(output, "w").write("half")
     os._exit(3)
 
+def quick_or_hang(date, output):
+    if date.day == 6:
+        time.sleep(60)
+    open(output, "w").write(str(date))
+
 def hang(date, output):
     _note(f"hang {date}")
     child = subprocess.Popen(["sleep", "60"])
@@ -429,3 +434,20 @@ def test_a_worker_that_dies_fails_its_task_and_the_build_goes_on_with_k(project)
     assert result.returncode == 1
     assert "the worker process died (exit code 3)" in result.stdout + result.stderr
     assert sorted(os.listdir(project / "out")) == ["day_2012-01-02.txt", "day_2012-01-03.txt"]  # no temporary
+
+
+def test_a_timeout_among_quick_tasks_kills_only_that_task(project):
+    # quick tasks get a second job queued behind them; the one that hangs must still time out on its
+    # own clock, and the job queued behind it must run on a new worker
+    write_flowfile(project, """
+        rule q(date: date):
+            output: "out/q_{date}.txt"
+            python: acts.quick_or_hang
+            timeout: 2s
+
+        target all: q(d) for d in days(2012-01-01 .. 2012-01-12)
+    """)
+    result = flow(project, "build", "-k", "all")
+    assert result.returncode == 1
+    assert "timed out after 2s" in result.stdout
+    assert sorted(os.listdir(project / "out")) == [f"q_2012-01-{d:02d}.txt" for d in range(1, 13) if d != 6]

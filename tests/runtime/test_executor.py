@@ -24,6 +24,12 @@ def ok(date, output):
 def boom(date, output):
     raise ValueError(f"boom {date}")
 
+def quick_or_die(date, output):
+    import os
+    if date.day == 8:
+        os._exit(5)
+    open(output, "w").write(str(date))
+
 def slow_fail(date, output):
     time.sleep(0.3)
     raise ValueError("slow failure")
@@ -133,3 +139,35 @@ def test_keep_going_reports_blocked_dependents(workdir):
     """, [("top", {"date": day})], keep_going=True)
     assert [t.id for t in outcome.ran] == ["good(2012-01-01)"]
     assert {t.id: cause.id for t, cause in plan.blocked.items()} == {"top(2012-01-01)": "bad(2012-01-01)"}
+
+
+def test_a_job_queued_behind_a_worker_that_dies_is_sent_again(workdir, monkeypatch):
+    import datetime
+
+    from runtime.workers import WorkerPool
+
+    queued = []
+    submit = WorkerPool.submit
+
+    def counting_submit(self, job, behind=None):
+        if behind is not None:
+            queued.append(job[7])
+        return submit(self, job, behind)
+
+    monkeypatch.setattr(WorkerPool, "submit", counting_submit)
+    days = [datetime.date(2012, 1, d) for d in range(1, 13)]
+    directory, module = workdir
+    checked = check(parse(textwrap.dedent("""
+        rule q(date: date):
+            output: "out/q_{date}"
+            python: ACTS.quick_or_die
+    """).replace("ACTS", module)))
+    factory = TaskFactory(checked)
+    tasks = [factory.from_params("q", {"date": d}) for d in days]
+    plan = Plan(tasks, lambda t: [], lambda t: [], (), True)
+    outcome = Executor(plan, checked, jobs=1, flow_dir=str(directory / ".flow"), reporter=FakeReporter(),
+                       requirements=factory.requirements).run()
+    assert queued, "no job was ever queued behind a quick one: the test does not test what it says"
+    assert [(t.id, e) for t, e in outcome.failed] == [("q(2012-01-08)", "the worker process died (exit code 5)")]
+    assert sorted(os.listdir("out")) == sorted(f"q_{d}" for d in days if d.day != 8)
+    assert plan.done()
