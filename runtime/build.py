@@ -146,7 +146,7 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     started = time.monotonic()
     try:
         outcome = executor.run()
-        summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started, roots)
+        summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
         reporter.build_finished(summary)
         history.finish_run(run_id, _status_word(code), summary.counts())
     finally:
@@ -191,7 +191,7 @@ def _report_missing(reporter, missing) -> None:
         reporter.message(f"missing external input: {task.id} at {targets.describe(task)}", "error")
 
 
-def _summarise(plan, outcome, finished, missing, elapsed, roots):
+def _summarise(plan, outcome, finished, missing, elapsed):
     from .report import Summary
 
     blocked = dict(plan.blocked)

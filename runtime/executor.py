@@ -31,7 +31,6 @@ class Outcome:
 
     ran: list = field(default_factory=list)
     failed: list = field(default_factory=list)  # (task, error)
-    timed_out: list = field(default_factory=list)
     skipped_locked: list = field(default_factory=list)
     done_elsewhere: list = field(default_factory=list)
     interrupted: list = field(default_factory=list)
@@ -326,8 +325,6 @@ class Executor:
             self._retries.append((time.monotonic() + delay, task, attempt + 1, error))
             return
         self.reporter.task_finished(task, status, duration, error, log_path, tail)
-        if status == "timeout":
-            self.outcome.timed_out.append(task)
         self.outcome.failed.append((task, error))
         self._unlock(task)
         self.plan.finished(task, False)

@@ -93,7 +93,7 @@ class History:
         self._clock = clock
         self._conn: Optional[sqlite3.Connection] = None
         self._pid = 0
-        self._host = _hostname()
+        self._host = hostname()
         self._rows: list = []
         self._first_at = 0.0  # clock() when the oldest buffered row arrived
         self._lock = threading.Lock()
@@ -310,7 +310,7 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
-def _hostname() -> str:
+def hostname() -> str:
     # os.uname is a cheap system call; socket (for Windows) costs ~10 ms of imports.
     if hasattr(os, "uname"):
         return os.uname().nodename

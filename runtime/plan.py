@@ -110,10 +110,6 @@ class Plan:
     def stopped(self) -> bool:
         return self._stopped
 
-    @property
-    def running(self) -> int:
-        return self._running
-
     def done(self) -> bool:
         """Nothing runs and nothing more can start."""
         return self._running == 0 and (self._stopped or not self._ready)

@@ -84,9 +84,9 @@ def _run_state(run: dict) -> str:
     """A run's status; one that never finished is 'running' only while its process lives."""
     if run["status"] not in (None, "", "running"):
         return run["status"]
-    import socket
+    from .history import hostname
 
-    if run.get("host") == socket.gethostname() and run.get("pid") and not targets.process_alive(run["pid"]):
+    if run.get("host") == hostname() and run.get("pid") and not targets.process_alive(run["pid"]):
         return "died (killed or crashed before finishing)"
     return "running"
 

@@ -87,9 +87,6 @@ class WorkerPool:
         while len(self.idle) + len(self.busy) < min(count, self.size):
             self.idle.append(self._spawn())
 
-    def has_idle(self) -> bool:
-        return bool(self.idle) or len(self.busy) < self.size
-
     def queue_slot(self, quick) -> "Worker | None":
         """A busy worker whose running job `quick(job)` says ends soon and has nothing queued yet."""
         for worker in self.busy.values():
