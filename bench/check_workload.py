@@ -25,9 +25,9 @@ PROJECT = os.path.dirname(HERE)
 sys.path.insert(0, PROJECT)
 sys.path.insert(0, HERE)
 
-from compiler.graph import TaskFactory, build_graph  # noqa: E402
-from compiler.loader import load  # noqa: E402
-from compiler.resolve import resolve  # noqa: E402
+from flow.compiler.graph import TaskFactory, build_graph  # noqa: E402
+from flow.compiler.loader import load  # noqa: E402
+from flow.compiler.resolve import resolve  # noqa: E402
 
 GEN = os.environ.get("GEN_WORKLOAD", "/work/shared/bench/gen_workload.py")
 

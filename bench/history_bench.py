@@ -20,12 +20,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from compiler import types as T  # noqa: E402
-from compiler.checks import check  # noqa: E402
-from compiler.graph import TaskFactory  # noqa: E402
-from compiler.parser import parse  # noqa: E402
-from runtime.history import History  # noqa: E402
-from runtime.report import PlainReporter, RichReporter, Summary, render_dry_run, render_summary  # noqa: E402
+from flow.compiler import types as T  # noqa: E402
+from flow.compiler.checks import check  # noqa: E402
+from flow.compiler.graph import TaskFactory  # noqa: E402
+from flow.compiler.parser import parse  # noqa: E402
+from flow.runtime.history import History  # noqa: E402
+from flow.runtime.report import PlainReporter, RichReporter, Summary, render_dry_run, render_summary  # noqa: E402
 
 FLOWFILE = """
 rule streams(date: date):
@@ -132,12 +132,12 @@ def bench_reporters(tasks: list, folder: str) -> None:
 
 
 def bench_import() -> None:
-    code = "import time; t = time.perf_counter(); import runtime.report, runtime.history; " \
+    code = "import time; t = time.perf_counter(); import flow.runtime.report, runtime.history; " \
            "import sys; print(time.perf_counter() - t, 'rich' in sys.modules)"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
     seconds, rich_loaded = out.split()
-    print(f"{'import runtime.report, runtime.history':<52} {float(seconds):8.3f} s  (rich imported: {rich_loaded})")
+    print(f"{'import flow.runtime.report, runtime.history':<52} {float(seconds):8.3f} s  (rich imported: {rich_loaded})")
 
 
 def main() -> None:

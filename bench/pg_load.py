@@ -20,10 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from compiler.nodes import NO_SPAN, Column, LoadAction  # noqa: E402
-from runtime import db, tsv  # noqa: E402
-from runtime.actions.base import ActionContext  # noqa: E402
-from runtime.actions.sql import run_load  # noqa: E402
+from flow.compiler.nodes import NO_SPAN, Column, LoadAction  # noqa: E402
+from flow.runtime import db, tsv  # noqa: E402
+from flow.runtime.actions.base import ActionContext  # noqa: E402
+from flow.runtime.actions.sql import run_load  # noqa: E402
 
 COLUMNS = (("date_from", "date"), ("date_to", "date"), ("artist", "text"), ("streams", "int"))
 

@@ -39,9 +39,9 @@ import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 trace = sys.argv[3] == "trace"
 t0 = time.perf_counter()
-from compiler.graph import TaskFactory, build_graph
-from compiler.loader import load
-from compiler.resolve import resolve
+from flow.compiler.graph import TaskFactory, build_graph
+from flow.compiler.loader import load
+from flow.compiler.resolve import resolve
 import networkx  # noqa: F401  (imported inside build_graph; count it with the imports)
 t1 = time.perf_counter()
 base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

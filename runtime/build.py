@@ -38,7 +38,7 @@ class BuildOptions:
 
 def run_build(options: BuildOptions) -> int:
     """Build what the options ask for; return the process exit code."""
-    from compiler.errors import FlowError
+    from flow.compiler.errors import FlowError
 
     try:
         session = Session(options.flowfile)
@@ -82,7 +82,7 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
             return EXIT_OK
 
     # 2. grow the graph, stopping at complete tasks (forced ones excepted)
-    from compiler.graph import build_graph
+    from flow.compiler.graph import build_graph
 
     forced_roots = set(roots) if options.force else set()
     if options.force_upstream:

@@ -11,7 +11,7 @@ from .session import EXIT_OK, EXIT_USAGE, Session, render_error
 
 def run_clean(flowfile: str, names: list, upstream: bool, assume_yes: bool) -> int:
     """Delete the outputs of the named targets (and, with upstream, of what they require)."""
-    from compiler.errors import FlowError
+    from flow.compiler.errors import FlowError
 
     try:
         session = Session(flowfile)

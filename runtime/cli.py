@@ -66,7 +66,7 @@ def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, n
               help="text for people, json for tools, github for GitHub Actions annotations")
 def lint(flowfile, fmt):
     """Check a Flowfile: exit 0 when clean, 1 when problems are found, 2 when it cannot be read."""
-    from compiler.lint import lint_command
+    from flow.compiler.lint import lint_command
 
     sys.exit(lint_command(flowfile, fmt))
 
@@ -77,7 +77,7 @@ def lint(flowfile, fmt):
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True)
 def graph(targets, flowfile, fmt):
     """Print the task graph of TARGETs, or the rule graph when no target is given."""
-    from compiler.export import graph_command
+    from flow.compiler.export import graph_command
 
     sys.exit(graph_command(flowfile, list(targets), fmt))
 
@@ -86,7 +86,7 @@ def graph(targets, flowfile, fmt):
 @_flowfile_option
 def list_(flowfile):
     """List rules, targets and ranges with their doc strings."""
-    from compiler.export import list_command
+    from flow.compiler.export import list_command
 
     sys.exit(list_command(flowfile))
 

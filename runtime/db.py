@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from runtime.actions.base import ActionFailed
+from flow.runtime.actions.base import ActionFailed
 
 ENV_VAR = "FLOW_DATABASE_URL"
 

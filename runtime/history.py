@@ -42,7 +42,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from compiler.types import format_value
+from flow.compiler.types import format_value
 
 SCHEMA_VERSION = 1
 FILE_NAME = "history.sqlite"

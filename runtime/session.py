@@ -19,8 +19,8 @@ class Session:
     """A loaded Flowfile, its task factory, and where its state lives (.flow/ next to the Flowfile)."""
 
     def __init__(self, flowfile_path: str):
-        from compiler.graph import TaskFactory
-        from compiler.loader import load
+        from flow.compiler.graph import TaskFactory
+        from flow.compiler.loader import load
 
         self.checked = load(flowfile_path)
         self.directory = os.path.dirname(os.path.abspath(flowfile_path))
@@ -34,8 +34,8 @@ class Session:
         self.database_error = None
 
     def roots(self, names: list) -> list:
-        from compiler.errors import Diagnostic, UsageError
-        from compiler.resolve import resolve
+        from flow.compiler.errors import Diagnostic, UsageError
+        from flow.compiler.resolve import resolve
 
         if not names:
             if self.checked.default is None:
@@ -63,12 +63,12 @@ class Session:
 
     def close(self) -> None:
         """Close the database connection the marker checks opened, if any (workers close their own)."""
-        if "runtime.db" in sys.modules:
-            sys.modules["runtime.db"].close_all()
+        if "flow.runtime.db" in sys.modules:
+            sys.modules["flow.runtime.db"].close_all()
 
 
 def render_error(exc) -> str:
-    from compiler.errors import SourceCache, render_all
+    from flow.compiler.errors import SourceCache, render_all
 
     return render_all(exc.diagnostics, SourceCache())
 

@@ -12,7 +12,7 @@ from .session import EXIT_OK, Session, lenient_complete, render_error
 
 def run_status(flowfile: str, names: list) -> int:
     """Print the dependency tree of the targets with complete / missing / failed-last-time marks."""
-    from compiler.errors import FlowError
+    from flow.compiler.errors import FlowError
 
     from .history import History
 

@@ -6,7 +6,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Union
 
-from compiler.types import Interval, format_value
+from flow.compiler.types import Interval, format_value
 
 # How many ranges or ids of one rule a summary line names before "and N more".
 SHOWN = 3

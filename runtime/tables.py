@@ -13,7 +13,7 @@ import re
 import weakref
 from dataclasses import dataclass
 
-from runtime.actions.base import ActionFailed
+from flow.runtime.actions.base import ActionFailed
 
 MARKER_TABLE = "flow_table_updates"
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from typing import Optional
 
-from runtime.actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function
+from flow.runtime.actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function
 
 INSTALL_PYSPARK = "pyspark is not installed: pip install 'flow[spark]'"
 INSTALL_JAVA = "Java not found: install a JDK 17 and set JAVA_HOME"

@@ -14,11 +14,11 @@ import datetime
 import decimal
 import os
 
-from compiler.nodes import LoadAction, SqlAction
-from compiler.sqltext import to_psycopg
-from runtime.actions.base import ActionContext, ActionFailed
-from runtime.db import DatabaseError, one_line
-from runtime.tables import (
+from flow.compiler.nodes import LoadAction, SqlAction
+from flow.compiler.sqltext import to_psycopg
+from flow.runtime.actions.base import ActionContext, ActionFailed
+from flow.runtime.db import DatabaseError, one_line
+from flow.runtime.tables import (
     claim,
     ensure_marker_table,
     ensure_table,

@@ -5,10 +5,10 @@ import textwrap
 
 import pytest
 
-from compiler import types as t
-from compiler.checks import check
-from compiler.errors import FlowCheckError
-from compiler.parser import parse
+from flow.compiler import types as t
+from flow.compiler.checks import check
+from flow.compiler.errors import FlowCheckError
+from flow.compiler.parser import parse
 
 DAILY = '''
 rule daily(date: date):

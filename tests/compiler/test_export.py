@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from compiler.export import graph_command, list_command
+from flow.compiler.export import graph_command, list_command
 
 TEXT = '''rule daily(date: date):
     """One day."""

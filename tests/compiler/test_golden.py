@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.export import graph_command
-from compiler.lint import lint_command
+from flow.compiler.export import graph_command
+from flow.compiler.lint import lint_command
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 REGOLD = os.environ.get("FLOW_REGOLD") == "1"
@@ -40,7 +40,7 @@ def test_lint_output(name, monkeypatch):
 
 
 def test_every_code_has_a_golden_case():
-    from compiler.lint_rules import RULES
+    from flow.compiler.lint_rules import RULES
 
     text = "".join(path.read_text(encoding="utf-8") for path in (GOLDEN / "errors").glob("*.err"))
     codes = {code for rule in RULES for code in rule.codes} - {"E404"}  # E404 needs a broken .py: see test_lint

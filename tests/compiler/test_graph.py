@@ -4,10 +4,10 @@ import textwrap
 
 import pytest
 
-from compiler.checks import check
-from compiler.graph import CycleError, TaskFactory, build_graph
-from compiler.parser import parse
-from compiler.resolve import resolve
+from flow.compiler.checks import check
+from flow.compiler.graph import CycleError, TaskFactory, build_graph
+from flow.compiler.parser import parse
+from flow.compiler.resolve import resolve
 
 TEXT = '''
 rule streams(date: date):

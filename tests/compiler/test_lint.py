@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from compiler import lint as lint_module
-from compiler.lint import lint_command, lint_file
-from compiler.lint_rules import find_secrets
-from compiler.pyresolve import lookup
+from flow.compiler import lint as lint_module
+from flow.compiler.lint import lint_command, lint_file
+from flow.compiler.lint_rules import find_secrets
+from flow.compiler.pyresolve import lookup
 
 RULE = '''rule daily(date: date):
     output: "data/{date}.tsv"

@@ -4,11 +4,11 @@ import datetime
 
 import pytest
 
-from compiler.checks import check
-from compiler.errors import FlowCheckError, FlowError
-from compiler.graph import TaskFactory
-from compiler.parser import parse
-from compiler.resolve import resolve
+from flow.compiler.checks import check
+from flow.compiler.errors import FlowCheckError, FlowError
+from flow.compiler.graph import TaskFactory
+from flow.compiler.parser import parse
+from flow.compiler.resolve import resolve
 
 FLOWFILE = '''
 rule events(date: date):

@@ -5,9 +5,9 @@ import textwrap
 
 import pytest
 
-from compiler import nodes as n
-from compiler.errors import FlowSyntaxError, render
-from compiler.parser import find_suppressions, parse
+from flow.compiler import nodes as n
+from flow.compiler.errors import FlowSyntaxError, render
+from flow.compiler.parser import find_suppressions, parse
 
 PIPELINE = '''
 rule daily(date: date):

@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.checks import check
-from compiler.errors import FlowError, SourceCache, render_all
-from compiler.lint import lint_file
-from compiler.parser import parse
+from flow.compiler.checks import check
+from flow.compiler.errors import FlowError, SourceCache, render_all
+from flow.compiler.lint import lint_file
+from flow.compiler.parser import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWFILE = (ROOT / "Flowfile").read_text(encoding="utf-8")

@@ -4,11 +4,11 @@ import textwrap
 
 import pytest
 
-from compiler.checks import check
-from compiler.errors import UsageError
-from compiler.graph import TaskFactory
-from compiler.parser import parse
-from compiler.resolve import resolve
+from flow.compiler.checks import check
+from flow.compiler.errors import UsageError
+from flow.compiler.graph import TaskFactory
+from flow.compiler.parser import parse
+from flow.compiler.resolve import resolve
 
 TEXT = '''
 rule streams(date: date):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from compiler.sqltext import find_parameters, syntax_errors, to_psycopg
+from flow.compiler.sqltext import find_parameters, syntax_errors, to_psycopg
 
 
 def names(sql):

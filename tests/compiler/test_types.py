@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import types as t
+from flow.compiler import types as t
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.cli import _route
+from flow.runtime.cli import _route
 
 
 @pytest.mark.parametrize("args, routed", [

@@ -93,12 +93,12 @@ def environment(project, extra=None) -> dict:
 
 
 def flow(project, *args, timeout=120, env=None):
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=environment(project, env),
+    return subprocess.run([sys.executable, "-m", "flow.runtime.cli", *args], cwd=project, env=environment(project, env),
                           capture_output=True, text=True, timeout=timeout)
 
 
 def start_flow(project, *args):
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=environment(project),
+    return subprocess.Popen([sys.executable, "-m", "flow.runtime.cli", *args], cwd=project, env=environment(project),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 

@@ -8,12 +8,12 @@ import textwrap
 
 import pytest
 
-from compiler.checks import check
-from compiler.graph import TaskFactory, build_graph
-from compiler.parser import parse
-from runtime import targets
-from runtime.executor import Executor
-from runtime.plan import Plan
+from flow.compiler.checks import check
+from flow.compiler.graph import TaskFactory, build_graph
+from flow.compiler.parser import parse
+from flow.runtime import targets
+from flow.runtime.executor import Executor
+from flow.runtime.plan import Plan
 
 ACTIONS = '''
 import time
@@ -100,7 +100,7 @@ def test_events_in_order_for_a_chain(workdir):
 def test_a_pending_retry_ends_as_a_failure_when_another_task_stops_the_build(workdir, monkeypatch):
     import datetime
 
-    import runtime.executor as executor_module
+    import flow.runtime.executor as executor_module
 
     monkeypatch.setattr(executor_module, "RETRY_BASE_DELAY", 1.0)
     outcome, plan, reporter = run(workdir, """
@@ -144,7 +144,7 @@ def test_keep_going_reports_blocked_dependents(workdir):
 def test_a_job_queued_behind_a_worker_that_dies_is_sent_again(workdir, monkeypatch):
     import datetime
 
-    from runtime.workers import WorkerPool
+    from flow.runtime.workers import WorkerPool
 
     queued = []
     submit = WorkerPool.submit

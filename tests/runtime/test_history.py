@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from compiler import types as T
-from compiler.checks import check
-from compiler.graph import TaskFactory
-from compiler.parser import parse
-from runtime.history import History
+from flow.compiler import types as T
+from flow.compiler.checks import check
+from flow.compiler.graph import TaskFactory
+from flow.compiler.parser import parse
+from flow.runtime.history import History
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -193,7 +193,7 @@ def test_a_buffer_older_than_a_second_is_written(tmp_path, factory):
 
 WRITER = """
 import sys, time
-from runtime.history import History
+from flow.runtime.history import History
 from tests.runtime.test_history import make_factory, streams
 flow_dir, name, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
 tasks = streams(make_factory(), 3000)

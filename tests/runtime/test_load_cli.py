@@ -42,12 +42,12 @@ def test_killing_flow_mid_copy_leaves_no_rows_no_marker_and_the_rerun_loads_once
     (tmp_path / "Flowfile").write_text(textwrap.dedent(FLOWFILE))
     env = {"FLOW_DATABASE_URL": pg_dsn}
     # the input first, so that the build below is only the load
-    first = subprocess.run([sys.executable, "-m", "runtime.cli", "build", "numbers(2012)"], capture_output=True,
+    first = subprocess.run([sys.executable, "-m", "flow.runtime.cli", "build", "numbers(2012)"], capture_output=True,
                            text=True, **command(tmp_path, env))
     assert first.returncode == 0, first.stderr
 
     pg_conn.autocommit = True
-    build = subprocess.Popen([sys.executable, "-m", "runtime.cli", "build", "big(2012)"], stdout=subprocess.PIPE,
+    build = subprocess.Popen([sys.executable, "-m", "flow.runtime.cli", "build", "big(2012)"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True, **command(tmp_path, env))
     try:
         deadline = time.monotonic() + 60
@@ -71,7 +71,7 @@ def test_killing_flow_mid_copy_leaves_no_rows_no_marker_and_the_rerun_loads_once
             cur.execute("SELECT count(*) FROM flow_table_updates")
             assert cur.fetchone()[0] == 0
 
-    again = subprocess.run([sys.executable, "-m", "runtime.cli", "build", "big(2012)"], capture_output=True,
+    again = subprocess.run([sys.executable, "-m", "flow.runtime.cli", "build", "big(2012)"], capture_output=True,
                            text=True, timeout=300, **command(tmp_path, env))
     assert again.returncode == 0, again.stdout + again.stderr
     with pg_conn.cursor() as cur:

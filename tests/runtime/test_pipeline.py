@@ -25,7 +25,7 @@ def flow(directory, *args, env=None, timeout=300):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "FLOW_DATABASE_URL"}
     environment["PYTHONPATH"] = ROOT
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=directory, env=environment,
+    return subprocess.run([sys.executable, "-m", "flow.runtime.cli", *args], cwd=directory, env=environment,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -1,6 +1,6 @@
 """Plan tests in Ninja's style: a small graph, then the ready tasks as others finish. No disk."""
 
-from runtime.plan import Plan, run_order
+from flow.runtime.plan import Plan, run_order
 
 
 def make_plan(edges, to_run=None, missing=(), keep_going=False):

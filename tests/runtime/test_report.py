@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from compiler import types as T
-from compiler.checks import check
-from compiler.graph import TaskFactory
-from compiler.parser import parse
-from runtime.report import (
+from flow.compiler import types as T
+from flow.compiler.checks import check
+from flow.compiler.graph import TaskFactory
+from flow.compiler.parser import parse
+from flow.runtime.report import (
     PlainReporter,
     Progress,
     RichReporter,
@@ -23,7 +23,7 @@ from runtime.report import (
     render_summary,
     rule_estimates,
 )
-from runtime.summary import group_tasks
+from flow.runtime.summary import group_tasks
 
 FLOWFILE = """
 rule streams(date: date):

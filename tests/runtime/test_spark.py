@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from compiler.nodes import NO_SPAN, Setting, SparkAction, SparkSubmitAction
+from flow.compiler.nodes import NO_SPAN, Setting, SparkAction, SparkSubmitAction
 from examples.counts import read_counts
-from runtime.actions import spark as sp
-from runtime.actions.base import ActionContext, ActionFailed
+from flow.runtime.actions import spark as sp
+from flow.runtime.actions.base import ActionContext, ActionFailed
 from tests.processes import alive
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -521,7 +521,7 @@ def test_a_spark_submit_over_its_timeout_is_killed(tmp_path):
 
 
 def test_every_spark_submit_setting_the_language_accepts_is_one_the_runner_knows():
-    from compiler.nodes import SPARK_SUBMIT_SETTINGS
+    from flow.compiler.nodes import SPARK_SUBMIT_SETTINGS
 
     known = set(sp.SUBMIT_OPTIONS) | set(sp.SUBMIT_SWITCHES) | set(sp.SUBMIT_ENV) | sp.SUBMIT_OTHER
     assert SPARK_SUBMIT_SETTINGS == known

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.nodes import NO_SPAN, Column, LoadAction, SqlAction
-from compiler.types import month
-from runtime import db, tsv
-from runtime.actions.base import ActionContext, ActionFailed
-from runtime.actions.sql import bind, run_load, run_sql
-from runtime.tables import existing_markers, normalise_type, parse_table_name
+from flow.compiler.nodes import NO_SPAN, Column, LoadAction, SqlAction
+from flow.compiler.types import month
+from flow.runtime import db, tsv
+from flow.runtime.actions.base import ActionContext, ActionFailed
+from flow.runtime.actions.sql import bind, run_load, run_sql
+from flow.runtime.tables import existing_markers, normalise_type, parse_table_name
 from tests.pg import with_options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,7 +153,7 @@ def test_environment_overrides_flowfile(monkeypatch):
 
 
 def test_import_does_not_load_psycopg2():
-    code = "import sys, runtime.db, runtime.tables, runtime.actions.sql; print('psycopg2' in sys.modules)"
+    code = "import sys, flow.runtime.db, flow.runtime.tables, flow.runtime.actions.sql; print('psycopg2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -353,10 +353,10 @@ LOADER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[1])
-    from compiler.nodes import NO_SPAN, Column, LoadAction
-    from runtime.actions.base import ActionContext
-    from runtime.actions.sql import run_load
-    from runtime.db import connect
+    from flow.compiler.nodes import NO_SPAN, Column, LoadAction
+    from flow.runtime.actions.base import ActionContext
+    from flow.runtime.actions.sql import run_load
+    from flow.runtime.db import connect
     ctx = ActionContext("big(2012)", "big", {}, [sys.argv[3]], "big", "big(2012)")
     action = LoadAction((Column("n", "int", NO_SPAN), Column("artist", "text", NO_SPAN)), NO_SPAN)
     print(run_load(ctx, action, connect(sys.argv[2])), flush=True)
