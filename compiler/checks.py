@@ -288,12 +288,25 @@ def _pattern_span(output: n.Output) -> n.Span:
     return n.Span(span.file, span.line, max(span.column, span.end_column - quoted), span.line, span.end_column)
 
 
-# strftime-like directives an output may format a date with: regex, and text from a date.
-_DATE_DIRECTIVES = {
+# strftime-like directives an output may format a date, hour or minute with: regex, and text from the value.
+_TIME_DIRECTIVES = {
     "Y": (r"\d{4}", lambda d: f"{d.year:04d}"),
     "m": (r"\d{2}", lambda d: f"{d.month:02d}"),
     "d": (r"\d{2}", lambda d: f"{d.day:02d}"),
     "j": (r"\d{3}", lambda d: f"{d.timetuple().tm_yday:03d}"),
+    "H": (r"\d{2}", lambda d: f"{d.hour:02d}"),
+    "M": (r"\d{2}", lambda d: f"{d.minute:02d}"),
+}
+# Per type: the directives it may use, what one value is called, and what names one whole value.
+_FORMAT_RULES = {
+    "date": ("Ymdj", "one day", ["%Y with %m and %d", "%Y with %j"]),
+    "hour": ("YmdjH", "one whole hour", ["%Y with %m, %d and %H", "%Y with %j and %H"]),
+    "minute": ("YmdjHM", "one whole minute", ["%Y with %m, %d, %H and %M", "%Y with %j, %H and %M"]),
+}
+_FORMAT_EXAMPLES = {
+    "date": "for example {date:%Y/%m/%d} or {date:year=%Y/month=%m/day=%d}",
+    "hour": "for example {hour:%Y/%m/%d/%H} or {hour:year=%Y/month=%m/day=%d/hour=%H}",
+    "minute": "for example {minute:%Y/%m/%d/%H%M}",
 }
 
 
@@ -308,10 +321,11 @@ class _Slot:
     parse: Callable
 
 
-def _date_format(fmt: str):
-    """(regex, date -> text, text -> date) for a `{date:%Y/%m/%d}` format, or a message saying what is wrong."""
+def _time_format(fmt: str, type_name: str):
+    """(regex, value -> text, text -> value) for a `{date:%Y/%m/%d}` format, or a message saying what is wrong."""
     import datetime
 
+    allowed, what, needs = _FORMAT_RULES[type_name]
     regex, printers, seen = [], [], set()
     for piece in re.split(r"(%.)", fmt):
         if piece.startswith("%") and len(piece) == 2:
@@ -319,27 +333,30 @@ def _date_format(fmt: str):
                 regex.append("%")
                 printers.append("%")
                 continue
-            directive = _DATE_DIRECTIVES.get(piece[1])
-            if directive is None:
-                return f"'{piece}' is not a date format this pattern can read back (use %Y, %m, %d, %j)"
+            directive = _TIME_DIRECTIVES.get(piece[1])
+            if directive is None or piece[1] not in allowed:
+                usable = ", ".join(f"%{c}" for c in allowed)
+                return f"'{piece}' is not a {type_name} format this pattern can read back (use {usable})"
             seen.add(piece[1])
             regex.append(directive[0])
             printers.append(directive[1])
         elif piece:
             regex.append(re.escape(piece))
             printers.append(piece)
-    if "Y" not in seen or not ({"m", "d"} <= seen or "j" in seen):
-        return (f"format '{fmt}' does not name one day: one placeholder needs %Y with %m and %d, "
-                "or %Y with %j")
+    clock = set(allowed) - set("Ymdj")
+    if "Y" not in seen or not ({"m", "d"} <= seen or "j" in seen) or not clock <= seen:
+        return f"format '{fmt}' does not name {what}: one placeholder needs " + ", or ".join(needs)
+    make = {"date": lambda v: v.date(), "hour": lambda v: t.Hour(v.year, v.month, v.day, v.hour),
+            "minute": lambda v: t.Minute(v.year, v.month, v.day, v.hour, v.minute)}[type_name]
 
-    def convert(day):
-        return "".join(p if p.__class__ is str else p(day) for p in printers)
+    def convert(value):
+        return "".join(p if p.__class__ is str else p(value) for p in printers)
 
     def parse(text):
-        day = datetime.datetime.strptime(text, fmt).date()
-        if convert(day) != text:  # strptime reads 2011-366 as 2012-01-01: only exact round trips count
-            raise ValueError(f"'{text}' is not a date written as '{fmt}'")
-        return day
+        value = make(datetime.datetime.strptime(text, fmt))
+        if convert(value) != text:  # strptime reads 2011-366 as 2012-01-01: only exact round trips count
+            raise ValueError(f"'{text}' is not a {type_name} written as '{fmt}'")
+        return value
 
     return "".join(regex), convert, parse
 
@@ -360,13 +377,13 @@ def _slot(rule: n.Rule, spec: str, errors: list) -> Optional[_Slot]:
     if not colon:
         return _Slot(index_of[name], name, t.PATTERN_REGEX[param.type], t.FORMATTERS[param.type],
                      lambda text, type_name=param.type: t.parse_value(type_name, text))
-    if param.type != "date":
-        _output_error(rule, errors, "E207", f"only date parameters take a format, and '{name}' is {param.type}",
-                      hint=f"write {{{name}}}")
+    if param.type not in _FORMAT_RULES:
+        _output_error(rule, errors, "E207", f"only date, hour and minute parameters take a format, and '{name}' is "
+                      f"{param.type}", hint=f"write {{{name}}}")
         return None
-    made = _date_format(fmt)
+    made = _time_format(fmt, param.type)
     if isinstance(made, str):
-        _output_error(rule, errors, "E207", made, hint="for example {date:%Y/%m/%d} or {date:year=%Y/month=%m/day=%d}")
+        _output_error(rule, errors, "E207", made, hint=_FORMAT_EXAMPLES[param.type])
         return None
     regex, convert, parse = made
     return _Slot(index_of[name], name, regex, convert, parse)
@@ -457,6 +474,8 @@ def _sample_values() -> dict:
     day = datetime.date(2012, 6, 1)
     return {
         "date": [day],
+        "hour": [t.Hour(2012, 6, 1, 13)],
+        "minute": [t.Minute(2012, 6, 1, 13, 5)],
         "interval": [t.year(2012), t.month(2012, 6), t.week(2012, 23), t.day(day),
                      t.custom(day, datetime.date(2012, 6, 15))],
         "int": [7],

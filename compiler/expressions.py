@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -10,12 +9,15 @@ from . import nodes as n
 from . import types as t
 from .errors import Diagnostic, did_you_mean, error
 
-# Types are strings: "date", "interval", "int", "str", "bool", "task" (a requirement),
+# Types are strings: "date", "hour", "minute", "interval", "int", "str", "bool", "task" (a requirement),
 # "list:<type>" and "temporal" (a date-like literal whose type the context decides).
 LIST = "list:"
 
-BUILTINS = ("days", "weeks", "months", "years")
-KIND_OF_BUILTIN = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
+BUILTINS = ("days", "weeks", "months", "years", "hours", "minutes")
+KIND_OF_BUILTIN = {"days": "day", "weeks": "week", "months": "month", "years": "year", "hours": "hour",
+                   "minutes": "minute"}
+# What one step of `value + 1` means for each type that counts.
+STEP = {"date": t.ONE_DAY, "hour": t.ONE_HOUR, "minute": t.ONE_MINUTE}
 
 ATTRIBUTES = {
     "interval": {
@@ -34,7 +36,35 @@ ATTRIBUTES = {
         "prev": ("date", lambda v: v - t.ONE_DAY),
         "next": ("date", lambda v: v + t.ONE_DAY),
     },
+    "hour": {
+        "date": ("date", lambda v: v.date()),
+        "year": ("int", lambda v: v.year),
+        "month": ("int", lambda v: v.month),
+        "day": ("int", lambda v: v.day),
+        "hour": ("int", lambda v: v.hour),
+        "prev": ("hour", lambda v: v - t.ONE_HOUR),
+        "next": ("hour", lambda v: v + t.ONE_HOUR),
+    },
+    "minute": {
+        "date": ("date", lambda v: v.date()),
+        "hour": ("hour", lambda v: t.Hour(v.year, v.month, v.day, v.hour)),
+        "year": ("int", lambda v: v.year),
+        "month": ("int", lambda v: v.month),
+        "day": ("int", lambda v: v.day),
+        "minute": ("int", lambda v: v.minute),
+        "prev": ("minute", lambda v: v - t.ONE_MINUTE),
+        "next": ("minute", lambda v: v + t.ONE_MINUTE),
+    },
 }
+
+TEMPORAL_TYPES = ("date", "hour", "minute", "interval")
+
+
+def literal_type(text: str) -> str:
+    """The type a temporal literal reads as when nothing else decides: 2012-06-01T13 is an hour."""
+    if "T" in text:
+        return "hour" if len(text) <= 13 else "minute"
+    return "date" if len(text) == 10 else "interval"
 
 
 @dataclass
@@ -111,7 +141,7 @@ def coerce(compiled: Compiled, expected: str, scope: Scope, what: str) -> Compil
     actual = compiled.type
     if actual == expected or actual == "error" or expected == "any":
         return compiled
-    if compiled.constant and expected in ("date", "interval") and actual in ("temporal", "str", "int"):
+    if compiled.constant and expected in TEMPORAL_TYPES and actual in ("temporal", "str", "int"):
         text = str(compiled.fn({}))
         try:
             value = t.parse_value(expected, text)
@@ -149,7 +179,9 @@ def _attribute(expr: n.Attribute, scope: Scope) -> Compiled:
     if base_type == "temporal":
         # 2012-06.start: read the literal as an interval (or date) first
         text = str(base.fn({}))
-        as_type = "date" if len(text) == 10 and expr.attr in ATTRIBUTES["date"] else "interval"
+        as_type = literal_type(text)
+        if as_type == "date" and expr.attr not in ATTRIBUTES["date"]:
+            as_type = "interval"  # 2012-06-01.end: the day as an interval
         base = coerce(base, as_type, scope, "value")
         base_type = base.type
     if base_type == "error":
@@ -175,11 +207,11 @@ def _binop(expr: n.BinOp, scope: Scope) -> Compiled:
     op = expr.op
     # a literal on one side takes the type of the other side (day == 2012-06-01)
     if left.type == "temporal" and right.type == "int" and op in ("+", "-"):
-        # 2012-06-01 + 3 is a date; 2012-06 + 1 an interval
-        left = coerce(left, "date" if len(str(left.fn({}))) == 10 else "interval", scope, "operand")
-    if left.type == "temporal" and right.type in ("date", "interval"):
+        # 2012-06-01 + 3 is a date; 2012-06 + 1 an interval; 2012-06-01T13 - 1 an hour
+        left = coerce(left, literal_type(str(left.fn({}))), scope, "operand")
+    if left.type == "temporal" and right.type in TEMPORAL_TYPES:
         left = coerce(left, right.type, scope, "operand")
-    if right.type == "temporal" and left.type in ("date", "interval"):
+    if right.type == "temporal" and left.type in TEMPORAL_TYPES:
         right = coerce(right, left.type, scope, "operand")
     lf, rf = left.fn, right.fn
     constant = left.constant and right.constant
@@ -190,22 +222,22 @@ def _binop(expr: n.BinOp, scope: Scope) -> Compiled:
         return Compiled(fn, "bool", constant, expr.span)
     if op in ("+", "-"):
         kinds = (left.type, right.type)
-        if kinds == ("date", "int"):
-            if op == "+":
-                return Compiled(lambda env: lf(env) + _dt.timedelta(days=rf(env)), "date", constant, expr.span)
-            return Compiled(lambda env: lf(env) - _dt.timedelta(days=rf(env)), "date", constant, expr.span)
+        if left.type in STEP and right.type == "int":
+            step = STEP[left.type] if op == "+" else -STEP[left.type]
+            return Compiled(lambda env: lf(env) + step * rf(env), left.type, constant, expr.span)
+        if left.type in STEP and right.type == left.type and op == "-":
+            step = STEP[left.type]
+            return Compiled(lambda env: (lf(env) - rf(env)) // step, "int", constant, expr.span)
         if kinds == ("interval", "int"):
             sign = 1 if op == "+" else -1
             return Compiled(lambda env: t.shift(lf(env), sign * rf(env)), "interval", constant, expr.span)
-        if kinds == ("date", "date") and op == "-":
-            return Compiled(lambda env: (lf(env) - rf(env)).days, "int", constant, expr.span)
         if kinds == ("int", "int"):
             fn = (lambda env: lf(env) + rf(env)) if op == "+" else (lambda env: lf(env) - rf(env))
             return Compiled(fn, "int", constant, expr.span)
         if kinds == ("str", "str") and op == "+":
             return Compiled(lambda env: lf(env) + rf(env), "str", constant, expr.span)
         return _bad(scope, "E107", f"cannot apply '{op}' to {_describe(left.type)} and {_describe(right.type)}",
-                    expr.span, hint="dates and intervals take whole numbers of days/intervals: day - 1")
+                    expr.span, hint="dates, hours and intervals take whole numbers of steps: day - 1, hour + 2")
     # comparisons
     if left.type != right.type:
         return _bad(scope, "E107", f"cannot compare {_describe(left.type)} with {_describe(right.type)}", expr.span)
@@ -386,19 +418,20 @@ def _signature(rule: n.Rule) -> str:
 
 
 def _builtin(expr: n.FuncCall, scope: Scope) -> Compiled:
-    """days/weeks/months/years of `a .. b` (both included) or of an interval (those starting in it)."""
+    """days/weeks/months/years/hours/minutes of `a .. b` (both included) or of a period (those starting in it)."""
     kind = KIND_OF_BUILTIN[expr.func]
-    result_type = LIST + ("date" if kind == "day" else "interval")
+    item_type = _ITEM_TYPE.get(kind, "interval")
+    result_type = LIST + item_type
     if len(expr.args) != 1 or expr.kwargs:
         return _bad(scope, "E105", f"{expr.func}() takes one argument: a range 'a .. b' or an interval", expr.span)
     arg = expr.args[0]
     if isinstance(arg, n.SpanRange):
-        bound_type = "date" if kind == "day" else "interval"
-        first = coerce(compile_expr(arg.first, scope), bound_type, scope, f"the start of {expr.func}()")
-        last = coerce(compile_expr(arg.last, scope), bound_type, scope, f"the end of {expr.func}()")
+        first = _bound(arg.first, kind, item_type, scope, f"the start of {expr.func}()")
+        last = _bound(arg.last, kind, item_type, scope, f"the end of {expr.func}()")
         ff, lf = first.fn, last.fn
-        if kind == "day":
-            fn = lambda env: t.days_between(ff(env), lf(env))  # noqa: E731
+        between = _BETWEEN.get(kind)
+        if between is not None:
+            fn = lambda env: between(ff(env), lf(env))  # noqa: E731
         else:
             fn = lambda env: t.intervals_between(kind, ff(env), lf(env))  # noqa: E731
         compiled = Compiled(fn, result_type, first.constant and last.constant, expr.span)
@@ -411,11 +444,39 @@ def _builtin(expr: n.FuncCall, scope: Scope) -> Compiled:
             if empty:
                 return _bad(scope, "E108", f"{expr.func}() range is empty: its start is after its end", arg.span)
         return compiled
-    inner = coerce(compile_expr(arg, scope), "interval", scope, f"the argument of {expr.func}()")
+    inner = compile_expr(arg, scope)
+    if kind in ("hour", "minute"):
+        # the hours of a day, of an interval (and the minutes of an hour)
+        allowed = ("date", "interval", "hour") if kind == "minute" else ("date", "interval")
+        if inner.constant and inner.type in ("temporal", "int", "str"):  # 2012-06, 2012, 2012-06-01T13
+            text = str(inner.fn({}))
+            inner = coerce(inner, "hour" if "T" in text and kind == "minute" else "interval", scope,
+                           f"the argument of {expr.func}()")
+        elif inner.type not in allowed + ("error",):
+            return _bad(scope, "E107", f"the argument of {expr.func}() must be "
+                        + " or ".join(_describe(a) for a in allowed) + f", not {_describe(inner.type)}", inner.span)
+        within = t.hours_within if kind == "hour" else t.minutes_within
+        fn = inner.fn
+        return Compiled(lambda env: within(fn(env)), result_type, inner.constant, expr.span)
+    inner = coerce(inner, "interval", scope, f"the argument of {expr.func}()")
     fn = inner.fn
     if kind == "day":
         return Compiled(lambda env: fn(env).days, result_type, inner.constant, expr.span)
     return Compiled(lambda env: t.intervals_within(kind, fn(env)), result_type, inner.constant, expr.span)
+
+
+_ITEM_TYPE = {"day": "date", "hour": "hour", "minute": "minute"}
+_BETWEEN = {"day": t.days_between, "hour": t.hours_between, "minute": t.minutes_between}
+
+
+def _bound(expr, kind: str, bound_type: str, scope: Scope, what: str) -> Compiled:
+    """One end of `a .. b`; a date where intervals are counted stands for the interval holding it."""
+    compiled = compile_expr(expr, scope)
+    if bound_type == "interval" and compiled.type == "date":
+        fn = compiled.fn
+        return Compiled(lambda env: t.interval_containing(kind, fn(env)), "interval", compiled.constant,
+                        compiled.span)
+    return coerce(compiled, bound_type, scope, what)
 
 
 _COMPILERS = {

@@ -1,4 +1,4 @@
-"""Parameter types: dates and Luigi's date intervals, plus int, str and bool; parsing, text and patterns."""
+"""Parameter types: dates, hours, minutes and Luigi's date intervals, plus int, str and bool; parsing and text."""
 
 from __future__ import annotations
 
@@ -6,12 +6,88 @@ import datetime as _dt
 import re
 
 ONE_DAY = _dt.timedelta(days=1)
+ONE_HOUR = _dt.timedelta(hours=1)
+ONE_MINUTE = _dt.timedelta(minutes=1)
 
-TYPE_NAMES = ("date", "interval", "int", "str", "bool")
+TYPE_NAMES = ("date", "hour", "minute", "interval", "int", "str", "bool")
 
 
 class TypeError_(ValueError):
     """A value does not parse as the type asked for; the message says what was expected."""
+
+
+# ---------------------------------------------------------------------------- hours and minutes
+
+
+class Hour(_dt.datetime):
+    """One hour, [start, start + 1h), written as Luigi's DateHourParameter: 2012-06-01T13.
+
+    A naive datetime (the Flowfile's time zone gives it a place on the clock); arithmetic with
+    timedeltas keeps the class, so `hour + ONE_HOUR` is an Hour.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}T{self.hour:02d}"
+
+    def __repr__(self) -> str:
+        return f"Hour({str(self)!r})"
+
+    @property
+    def end(self) -> _dt.datetime:
+        return self + ONE_HOUR
+
+
+class Minute(_dt.datetime):
+    """One minute, written as Luigi's DateMinuteParameter: 2012-06-01T1305."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}T{self.hour:02d}{self.minute:02d}"
+
+    def __repr__(self) -> str:
+        return f"Minute({str(self)!r})"
+
+    @property
+    def end(self) -> _dt.datetime:
+        return self + ONE_MINUTE
+
+
+def hours_between(first: Hour, last: Hour) -> list:
+    """Every hour from first to last, both included."""
+    count = int((last - first) / ONE_HOUR) + 1
+    return [first + ONE_HOUR * i for i in range(count)]
+
+
+def minutes_between(first: Minute, last: Minute) -> list:
+    """Every minute from first to last, both included."""
+    count = int((last - first) / ONE_MINUTE) + 1
+    return [first + ONE_MINUTE * i for i in range(count)]
+
+
+def hours_within(period) -> list:
+    """The hours of a day (a date) or of an interval: 24 a day, 23 or 25 never (hours are naive)."""
+    start, end = _day_bounds(period)
+    first = Hour(start.year, start.month, start.day)
+    return [first + ONE_HOUR * i for i in range((end - start).days * 24)]
+
+
+def minutes_within(period) -> list:
+    """The minutes of a day (a date), an interval or an hour."""
+    if isinstance(period, Hour):
+        first = Minute(period.year, period.month, period.day, period.hour)
+        return [first + ONE_MINUTE * i for i in range(60)]
+    start, end = _day_bounds(period)
+    first = Minute(start.year, start.month, start.day)
+    return [first + ONE_MINUTE * i for i in range((end - start).days * 1440)]
+
+
+def _day_bounds(period) -> tuple:
+    if isinstance(period, Interval):
+        return period.start, period.end
+    return period, period + ONE_DAY
 
 
 # ---------------------------------------------------------------------------- intervals
@@ -145,10 +221,14 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _CUSTOM = re.compile(r"(\d{4}-\d{2}-\d{2})-(\d{4}-\d{2}-\d{2})")
+_HOUR = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2})")
+_MINUTE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2})(\d{2})")
 
 # Regular expressions for output patterns: what a placeholder of each type may match.
 PATTERN_REGEX = {
     "date": r"\d{4}-\d{2}-\d{2}",
+    "hour": r"\d{4}-\d{2}-\d{2}T\d{2}",
+    "minute": r"\d{4}-\d{2}-\d{2}T\d{4}",
     "interval": r"\d{4}(?:-W\d{2}|-\d{2}(?:-\d{2}(?:-\d{4}-\d{2}-\d{2})?)?)?",
     "int": r"-?\d+",
     "str": r"[^/]+?",
@@ -164,6 +244,26 @@ def parse_date(text: str) -> _dt.date:
         return _dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError as exc:
         raise TypeError_(f"'{text}' is not a date: {exc}") from None
+
+
+def parse_hour(text: str) -> Hour:
+    match = _HOUR.fullmatch(text)
+    if not match:
+        raise TypeError_(f"'{text}' is not an hour (expected YYYY-MM-DDTHH, such as 2012-06-01T13)")
+    try:
+        return Hour(int(match[1]), int(match[2]), int(match[3]), int(match[4]))
+    except ValueError as exc:
+        raise TypeError_(f"'{text}' is not an hour: {exc}") from None
+
+
+def parse_minute(text: str) -> Minute:
+    match = _MINUTE.fullmatch(text)
+    if not match:
+        raise TypeError_(f"'{text}' is not a minute (expected YYYY-MM-DDTHHMM, such as 2012-06-01T1305)")
+    try:
+        return Minute(int(match[1]), int(match[2]), int(match[3]), int(match[4]), int(match[5]))
+    except ValueError as exc:
+        raise TypeError_(f"'{text}' is not a minute: {exc}") from None
 
 
 def parse_interval(text: str) -> Interval:
@@ -210,6 +310,8 @@ def parse_int(text: str) -> int:
 
 PARSERS = {
     "date": parse_date,
+    "hour": parse_hour,
+    "minute": parse_minute,
     "interval": parse_interval,
     "int": parse_int,
     "str": str,
@@ -228,6 +330,8 @@ def format_value(value) -> str:
         return "true"
     if value is False:
         return "false"
+    if isinstance(value, _dt.datetime):  # Hour and Minute print Luigi's forms
+        return str(value)
     if isinstance(value, _dt.date):
         return value.isoformat()
     return str(value)
@@ -236,6 +340,8 @@ def format_value(value) -> str:
 # The text form by type, without format_value's checks: output patterns format one value per task.
 FORMATTERS = {
     "date": _dt.date.isoformat,
+    "hour": Hour.__str__,
+    "minute": Minute.__str__,
     "interval": str,
     "int": str,
     "str": str,
@@ -253,6 +359,10 @@ def type_of(value) -> str:
         return "str"
     if isinstance(value, Interval):
         return "interval"
+    if isinstance(value, Hour):
+        return "hour"
+    if isinstance(value, Minute):
+        return "minute"
     if isinstance(value, _dt.date):
         return "date"
     if isinstance(value, list):

@@ -176,7 +176,7 @@ def _compress(name: str, tasks: list) -> str:
     # 1. Find the parameter to compress: the last one that varies and has a successor (date, interval, int).
     axis = None
     for j in range(len(significant) - 1, -1, -1):
-        if info.param_types[significant[j]] in ("date", "interval", "int") and len({k[j] for k in keys}) > 1:
+        if info.param_types[significant[j]] in ("date", "hour", "minute", "interval", "int") and len({k[j] for k in keys}) > 1:
             axis = j
             break
     if axis is None:
@@ -246,6 +246,8 @@ def _order_key(interval: Interval) -> tuple:
 def _follows(a, b) -> bool:
     if isinstance(a, Interval):
         return a.kind == b.kind and a.end == b.start
+    if isinstance(a, _dt.datetime):  # hours and minutes: one step of their own kind
+        return b - a == (_dt.timedelta(hours=1) if a.__class__.__name__ == "Hour" else _dt.timedelta(minutes=1))
     if isinstance(a, _dt.date):
         return (b - a).days == 1
     return b - a == 1
