@@ -9,9 +9,11 @@ from typing import Callable, Optional
 from . import nodes as n
 from . import types as t
 from .errors import Diagnostic, FlowCheckError, did_you_mean, error
-from .expressions import LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
+from .expressions import CLOCK_NAMES, LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
 
-RULE_SETTINGS = ("retries", "timeout", "doc")
+RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open")
+# Types whose values are periods of time: a task with one that has not ended is open.
+PERIOD_TYPES = ("date", "hour", "minute", "interval")
 SPARK_SETTINGS = ("master", "conf", "app-name")
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -53,6 +55,9 @@ class RuleInfo:
     output: Optional[OutputPattern]
     requires: Callable  # environment dict -> list of RequirementRef
     has_requires: bool
+    uses_clock: bool = False  # requires reads today, yesterday or now: its environment needs the clock
+    periods: tuple = ()  # indexes of significant parameters that are periods (dates, hours, intervals)
+    allow_open: bool = False  # may be built before its period ends (a partial output is meant)
 
 
 @dataclass
@@ -63,12 +68,15 @@ class CheckedFlowfile:
     text: str
     ast: n.Flowfile
     rules: dict  # name -> RuleInfo
-    ranges: dict  # name -> list of values
+    ranges: dict  # name -> list of values (constant ranges)
     targets: dict  # name -> (TargetDecl, requirements function)
     default: Optional[str]
     spark: dict = field(default_factory=dict)
     database: Optional[str] = None
     warnings: list = field(default_factory=list)
+    relative_ranges: dict = field(default_factory=dict)  # name -> (clock environment -> list of values)
+    timezone: str = "UTC"  # the zone of the clock that says whether a period has ended
+    uses_clock: bool = False  # some range, target or rule reads today
     # Rules that can reach themselves through requires (day - 1 chains, or mistakes). When there
     # are none, no task graph can have a cycle, and the graph builder skips the cycle check.
     recursive_rules: frozenset = frozenset()
@@ -103,9 +111,12 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
             errors.append(error("E107", f"range '{decl.name}' must be a list of dates or intervals", decl.value.span,
                                 hint="for example: months(2012-01 .. 2012-12)"))
             continue
+        if compiled.type != "error" and compiled.relative:
+            ranges[decl.name] = Compiled(compiled.fn, compiled.type, False, decl.span, True)
+            continue
         if compiled.type != "error" and not compiled.constant:
-            errors.append(error("E107", f"range '{decl.name}' must be made of literal dates or intervals",
-                                decl.value.span))
+            errors.append(error("E107", f"range '{decl.name}' must be made of literal dates or intervals, "
+                                "or be relative to today", decl.value.span))
             continue
         if compiled.type != "error":
             try:
@@ -137,15 +148,19 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
 
     errors.extend(_check_output_clashes(infos))
     spark = _check_spark(flowfile.spark, errors)
+    timezone = _check_timezone(flowfile.timezone, errors)
     if errors:
         raise FlowCheckError(errors)
     return CheckedFlowfile(
+        relative_ranges={name: c.fn for name, c in ranges.items() if c.relative},
+        timezone=timezone,
+        uses_clock=_reads_clock((flowfile.ranges, flowfile.targets, [r.requires for r in flowfile.rules])),
         recursive_rules=_recursive_rules(flowfile.rules),
         path=flowfile.path,
         text=text,
         ast=flowfile,
         rules=infos,
-        ranges={name: c.fn({}) for name, c in ranges.items() if c.type != "error"},
+        ranges={name: c.fn({}) for name, c in ranges.items() if c.type != "error" and not c.relative},
         targets=targets,
         default=default,
         spark=spark,
@@ -164,6 +179,31 @@ def _called_rules(expr, rule_names: set, found: set) -> None:
     for name in getattr(expr, "__dataclass_fields__", ()):
         if name != "span":
             _called_rules(getattr(expr, name), rule_names, found)
+
+
+def _reads_clock(expr) -> bool:
+    """Whether an expression (or any node below it) names today, yesterday or now."""
+    if isinstance(expr, n.Name):
+        return expr.name in CLOCK_NAMES
+    if isinstance(expr, (tuple, list)):
+        return any(_reads_clock(item) for item in expr)
+    return any(_reads_clock(getattr(expr, name)) for name in getattr(expr, "__dataclass_fields__", ())
+               if name not in ("span", "name_span"))
+
+
+def _check_timezone(timezone, errors: list) -> str:
+    if timezone is None:
+        return "UTC"
+    name, span = timezone
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors.append(error("E702", f"unknown time zone '{name}'", span,
+                            hint="an IANA name such as \"UTC\", \"Europe/Paris\" or \"America/New_York\""))
+        return "UTC"
+    return name
 
 
 def _recursive_rules(rules) -> frozenset:
@@ -255,6 +295,8 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
             errors.append(error("E702", "retries must be a whole number, 0 or more", setting.value_span))
         elif setting.key == "timeout" and (not isinstance(setting.value, float)):
             errors.append(error("E702", "timeout must be a duration such as 90s, 30m or 2h", setting.value_span))
+        elif setting.key == "allow_open" and not isinstance(setting.value, bool):
+            errors.append(error("E702", "allow_open must be true or false", setting.value_span))
 
     output = None
     if rule.output is not None and len(variables) == len(rule.params):
@@ -272,6 +314,9 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
         output=output,
         requires=requires,
         has_requires=bool(rule.requires),
+        uses_clock=_reads_clock(rule.requires),
+        periods=tuple(i for i, p in enumerate(rule.params) if p.significant and p.type in PERIOD_TYPES),
+        allow_open=any(s.key == "allow_open" and s.value is True for s in rule.settings),
     )
 
 

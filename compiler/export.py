@@ -53,12 +53,12 @@ def rule_graph(flowfile: n.Flowfile) -> Graph:
     return graph
 
 
-def task_graph(checked, targets: list) -> Graph:
+def task_graph(checked, targets: list, clock=None) -> Graph:
     """Every task the targets need when nothing is complete yet."""
     from .graph import TaskFactory, build_graph
     from .resolve import resolve
 
-    factory = TaskFactory(checked)
+    factory = TaskFactory(checked, clock)
     roots = [task for name in targets for task in resolve(factory, name)]
     built = build_graph(factory, roots, complete=lambda level: set())
     graph = Graph()
@@ -125,12 +125,16 @@ _WRITERS = {"dot": to_dot, "mermaid": to_mermaid, "json": to_json}
 # ---------------------------------------------------------------------------- commands
 
 
-def graph_command(path: str, targets: list, fmt: str = "dot", out=None, err=None) -> int:
-    """Print the task graph of `targets`, or the rule graph when there are none; 2 on a Flowfile error."""
+def graph_command(path: str, targets: list, fmt: str = "dot", out=None, err=None, make_clock=None) -> int:
+    """Print the task graph of `targets`, or the rule graph when there are none; 2 on a Flowfile error.
+
+    `make_clock(timezone)` gives the build's clock for ranges relative to today (the caller reads it).
+    """
     out = out or sys.stdout
     try:
         checked = _load(path)
-        graph = task_graph(checked, targets) if targets else rule_graph(checked.ast)
+        clock = make_clock(checked.timezone) if make_clock and checked.uses_clock else None
+        graph = task_graph(checked, targets, clock) if targets else rule_graph(checked.ast)
     except FlowError as exc:
         print(render_all(exc.diagnostics), file=err or sys.stderr)
         return exc.exit_code if exc.exit_code != 1 else 2
@@ -138,12 +142,13 @@ def graph_command(path: str, targets: list, fmt: str = "dot", out=None, err=None
     return 0
 
 
-def list_command(path: str, out=None, err=None) -> int:
+def list_command(path: str, out=None, err=None, make_clock=None) -> int:
     """Print the rules, targets, ranges and default of a Flowfile; 2 on a Flowfile error."""
     out = out or sys.stdout
     try:
         checked = _load(path)
-        text = listing(checked)
+        clock = make_clock(checked.timezone) if make_clock and checked.uses_clock else None
+        text = listing(checked, clock)
     except FlowError as exc:
         print(render_all(exc.diagnostics), file=err or sys.stderr)
         return 2
@@ -157,7 +162,17 @@ def _load(path: str):
     return load(path)
 
 
-def listing(checked) -> str:
+def resolved_ranges(factory) -> list:
+    """(name, "first .. last", "n values") for each range relative to today, on the factory's clock."""
+    return [(name, *_span_cells(factory.relative_range(name))) for name in factory.flowfile.relative_ranges]
+
+
+def _span_cells(values: list) -> tuple:
+    shown = f"{t.format_value(values[0])} .. {t.format_value(values[-1])}" if values else "(empty)"
+    return shown, f"{len(values)} value{'s' * (len(values) != 1)}"
+
+
+def listing(checked, clock=None) -> str:
     """The text of `flow list`: one block per kind of declaration."""
     from .graph import TaskFactory
 
@@ -172,20 +187,27 @@ def listing(checked) -> str:
         if _first_line(rule.doc):
             out.append(f"      {_first_line(rule.doc)}")
     if checked.ast.targets:
-        factory = TaskFactory(checked)
+        factory = TaskFactory(checked, clock)
         out += ["", "targets:"]
         rows = []
         for decl in checked.ast.targets:
             count = len(factory.target(decl.name))
             rows.append((decl.name, f"{count} task{'s' * (count != 1)}", _first_line(decl.doc)))
         out += _columns(rows)
-    if checked.ranges:
+    if checked.ranges or checked.relative_ranges:
         out += ["", "ranges:"]
         rows = []
-        for name, values in checked.ranges.items():
-            shown = f"{t.format_value(values[0])} .. {t.format_value(values[-1])}" if values else "(empty)"
-            rows.append((name, shown, f"{len(values)} value{'s' * (len(values) != 1)}"))
+        relative = {}
+        if checked.relative_ranges:
+            relative = {row[0]: row[1:] for row in resolved_ranges(TaskFactory(checked, clock))}
+        for decl in checked.ast.ranges:
+            if decl.name in checked.ranges:
+                rows.append((decl.name, *_span_cells(checked.ranges[decl.name])))
+            elif decl.name in relative:
+                rows.append((decl.name, *relative[decl.name]))
         out += _columns(rows)
+    if clock is not None:
+        out += ["", f"today: {clock.describe()}"]
     out += ["", f"default: {checked.default}" if checked.default else "default: (none)"]
     return "\n".join(out)
 

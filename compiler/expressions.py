@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -75,6 +76,31 @@ class Compiled:
     type: str
     constant: bool = False
     span: Optional[n.Span] = None
+    relative: bool = False  # not constant, but depends on nothing but the build's clock (today)
+
+
+def _relative(*parts: Compiled) -> bool:
+    """Whether a value made of `parts` depends on the clock and on nothing else that varies."""
+    return any(p.relative for p in parts) and all(p.relative or p.constant for p in parts)
+
+
+# Names that read the build's clock, with their types: the Flowfile's today, the day before, the hour now.
+CLOCK_NAMES = {
+    "today": ("date", lambda env: _clock(env, t.TODAY)),
+    "yesterday": ("date", lambda env: _clock(env, t.TODAY) - t.ONE_DAY),
+    "now": ("hour", lambda env: _clock(env, t.NOW)),
+}
+
+
+class NoClock(LookupError):
+    """An expression read today, but whoever built the graph gave no clock."""
+
+
+def _clock(env, key):
+    value = env.get(key)
+    if value is None:
+        raise NoClock(key)
+    return value
 
 
 # A requirement before it becomes a Task is a plain tuple (rule name, values in parameter order):
@@ -125,7 +151,10 @@ def _name(expr: n.Name, scope: Scope) -> Compiled:
         return Compiled(lambda env: env[name], scope.variables[name], False, expr.span)
     if name in scope.ranges:
         compiled = scope.ranges[name]
-        return Compiled(compiled.fn, compiled.type, True, expr.span)
+        return Compiled(compiled.fn, compiled.type, not compiled.relative, expr.span, compiled.relative)
+    if name in CLOCK_NAMES:
+        type_name, fn = CLOCK_NAMES[name]
+        return Compiled(fn, type_name, False, expr.span, True)
     candidates = list(scope.variables) + list(scope.ranges)
     guess = did_you_mean(name, candidates)
     if name in scope.rules:
@@ -196,12 +225,18 @@ def _attribute(expr: n.Attribute, scope: Scope) -> Compiled:
         )
     result_type, getter = attributes[expr.attr]
     base_fn = base.fn
-    return Compiled(lambda env: getter(base_fn(env)), result_type, base.constant, expr.span)
+    return Compiled(lambda env: getter(base_fn(env)), result_type, base.constant, expr.span, base.relative)
 
 
 def _binop(expr: n.BinOp, scope: Scope) -> Compiled:
     left = compile_expr(expr.left, scope)
     right = compile_expr(expr.right, scope)
+    compiled = _binop_typed(expr, scope, left, right)
+    compiled.relative = _relative(left, right)
+    return compiled
+
+
+def _binop_typed(expr: n.BinOp, scope: Scope, left: Compiled, right: Compiled) -> Compiled:
     if "error" in (left.type, right.type):
         return Compiled(lambda env: None, "error", span=expr.span)
     op = expr.op
@@ -435,6 +470,8 @@ def _builtin(expr: n.FuncCall, scope: Scope) -> Compiled:
         else:
             fn = lambda env: t.intervals_between(kind, ff(env), lf(env))  # noqa: E731
         compiled = Compiled(fn, result_type, first.constant and last.constant, expr.span)
+        if _relative(first, last):
+            return _closed_only(compiled, expr, arg, scope)
         if compiled.constant and "error" not in (first.type, last.type):
             try:
                 empty = ff({}) > lf({})
@@ -457,12 +494,39 @@ def _builtin(expr: n.FuncCall, scope: Scope) -> Compiled:
                         + " or ".join(_describe(a) for a in allowed) + f", not {_describe(inner.type)}", inner.span)
         within = t.hours_within if kind == "hour" else t.minutes_within
         fn = inner.fn
-        return Compiled(lambda env: within(fn(env)), result_type, inner.constant, expr.span)
+        return Compiled(lambda env: within(fn(env)), result_type, inner.constant, expr.span, inner.relative)
     inner = coerce(inner, "interval", scope, f"the argument of {expr.func}()")
     fn = inner.fn
     if kind == "day":
-        return Compiled(lambda env: fn(env).days, result_type, inner.constant, expr.span)
-    return Compiled(lambda env: t.intervals_within(kind, fn(env)), result_type, inner.constant, expr.span)
+        return Compiled(lambda env: fn(env).days, result_type, inner.constant, expr.span, inner.relative)
+    return Compiled(lambda env: t.intervals_within(kind, fn(env)), result_type, inner.constant, expr.span,
+                    inner.relative)
+
+
+# Build dates a range relative to today is tried on at compile time: one that is empty on every one
+# of them (month and year ends, a leap day, a Monday and a Sunday) is empty on any day.
+_SAMPLE_TODAYS = tuple(_dt.date(*ymd) for ymd in (
+    (2012, 1, 1), (2012, 2, 29), (2012, 3, 1), (2012, 6, 4), (2012, 6, 10), (2012, 6, 30), (2012, 12, 31),
+    (2013, 1, 15), (2013, 7, 31)))
+
+
+def _closed_only(compiled: Compiled, expr: n.FuncCall, arg: n.SpanRange, scope: Scope) -> Compiled:
+    """A range relative to today: it stops at the last period closed by the build's clock."""
+    fn = compiled.fn
+
+    def closed(env):
+        moment = env.get(t.MOMENT)
+        return t.closed_prefix(fn(env), moment) if moment is not None else fn(env)
+
+    try:
+        empty = all(not closed(t.Clock.at_midnight(day).env()) for day in _SAMPLE_TODAYS)
+    except (OverflowError, ValueError, TypeError):
+        empty = False
+    if empty:
+        return _bad(scope, "E108", f"{expr.func}() range is empty whatever the build's date: its start is after "
+                    "its end, or it ends in a period that is never closed", arg.span,
+                    hint="a range relative to today keeps only periods that have ended: days(today - 7 .. yesterday)")
+    return Compiled(closed, compiled.type, False, compiled.span, True)
 
 
 _ITEM_TYPE = {"day": "date", "hour": "hour", "minute": "minute"}
@@ -475,7 +539,7 @@ def _bound(expr, kind: str, bound_type: str, scope: Scope, what: str) -> Compile
     if bound_type == "interval" and compiled.type == "date":
         fn = compiled.fn
         return Compiled(lambda env: t.interval_containing(kind, fn(env)), "interval", compiled.constant,
-                        compiled.span)
+                        compiled.span, compiled.relative)
     return coerce(compiled, bound_type, scope, what)
 
 

@@ -6,7 +6,8 @@ from typing import Callable, Iterable, Optional
 
 from . import types as t
 from .checks import CheckedFlowfile, RuleInfo
-from .errors import FlowCheckError, error
+from .errors import Diagnostic, FlowCheckError, UsageError, error
+from .expressions import NoClock
 
 
 class Task:
@@ -70,10 +71,13 @@ MAX_TASKS = 5_000_000
 class TaskFactory:
     """Interns tasks by key and computes each task's requirements once."""
 
-    def __init__(self, flowfile: CheckedFlowfile):
+    def __init__(self, flowfile: CheckedFlowfile, clock: Optional[t.Clock] = None):
         self.flowfile = flowfile
         self.rules = flowfile.rules
         self._tasks: dict = {}
+        # The build's date, for ranges relative to today: the caller reads the clock, never the compiler.
+        self.clock = clock
+        self.clock_env = clock.env() if clock is not None else {}
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -111,10 +115,12 @@ class TaskFactory:
                 required = []
             else:
                 env = dict(zip(info.param_names, task.values))
+                if info.uses_clock:
+                    env.update(self.clock_env)
                 make = self.task
                 seen = set()
                 required = []
-                for name, values in info.requires(env):
+                for name, values in _with_clock(info.requires, env, task.id):
                     child = make(name, values)
                     if child not in seen:
                         seen.add(child)
@@ -128,12 +134,25 @@ class TaskFactory:
         make = self.task
         out = []
         seen = set()
-        for rule_name, values in requires({}):
+        for rule_name, values in _with_clock(requires, self.clock_env, f"target '{name}'"):
             task = make(rule_name, values)
             if task not in seen:
                 seen.add(task)
                 out.append(task)
         return out
+
+
+    def relative_range(self, name: str) -> list:
+        """The values of a range relative to today, on this factory's clock."""
+        return _with_clock(self.flowfile.relative_ranges[name], self.clock_env, f"range '{name}'")
+
+
+def _with_clock(function, env: dict, what: str):
+    try:
+        return function(env)
+    except NoClock:
+        raise UsageError(Diagnostic("error", "E903", f"{what} depends on today, and no build date was given",
+                                    None, "pass --today YYYY-MM-DD")) from None
 
 
 class TaskGraph:

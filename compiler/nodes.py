@@ -280,4 +280,5 @@ class Flowfile:
     default: Optional[tuple[str, Span]]
     spark: tuple[Setting, ...] = ()
     database: Optional[tuple[str, Span]] = None
+    timezone: Optional[tuple[str, Span]] = None  # `timezone: "Europe/Paris"`: the clock of open periods
     suppressions: dict = field(default_factory=dict)  # line -> set of lint codes silenced there

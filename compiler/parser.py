@@ -79,6 +79,7 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         default=flowfile.default,
         spark=flowfile.spark,
         database=flowfile.database,
+        timezone=flowfile.timezone,
         suppressions=find_suppressions(text),
     )
 
@@ -583,12 +584,15 @@ class ToNodes(Transformer):
     def database_decl(self, meta, children):
         return ("database", _unquote(children[0]), self._tspan(children[0]))
 
+    def timezone_decl(self, meta, children):
+        return ("timezone", _unquote(children[0]), self._tspan(children[0]))
+
     def spark_block(self, meta, children):
         return ("spark", tuple(children))
 
     def start(self, meta, children):
         rules, ranges, targets = [], [], []
-        default = database = None
+        default = database = timezone = None
         spark: tuple = ()
         for child in children:
             if isinstance(child, n.Rule):
@@ -601,9 +605,12 @@ class ToNodes(Transformer):
                 default = (child[1], child[2])
             elif child[0] == "database":
                 database = (child[1], child[2])
+            elif child[0] == "timezone":
+                timezone = (child[1], child[2])
             elif child[0] == "spark":
                 spark = spark + child[1]
-        return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database)
+        return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database,
+                          timezone=timezone)
 
 
 def _settings_value(value):

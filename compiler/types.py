@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from dataclasses import dataclass
 
 ONE_DAY = _dt.timedelta(days=1)
 ONE_HOUR = _dt.timedelta(hours=1)
@@ -368,6 +369,60 @@ def type_of(value) -> str:
     if isinstance(value, list):
         return "list"
     return type(value).__name__
+
+
+# ---------------------------------------------------------------------------- the build's clock
+
+# Keys of an expression environment that hold the clock; '@' keeps them apart from parameter names.
+TODAY = "@today"
+NOW = "@now"  # the hour the moment falls in
+MOMENT = "@moment"
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The moment a build happens on the Flowfile's clock: given to the compiler, never read by it.
+
+    `moment` is naive, in the Flowfile's time zone (`zone`); `today` is its date. A pinned clock
+    (--today, FLOW_TODAY) stands at midnight of the pinned day, so reruns see the same world.
+    """
+
+    today: _dt.date
+    moment: _dt.datetime
+    zone: str = "UTC"
+    pinned: bool = False
+
+    @classmethod
+    def at_midnight(cls, today: _dt.date, zone: str = "UTC", pinned: bool = True) -> "Clock":
+        return cls(today, _dt.datetime(today.year, today.month, today.day), zone, pinned)
+
+    def env(self) -> dict:
+        moment = self.moment
+        return {TODAY: self.today, NOW: Hour(moment.year, moment.month, moment.day, moment.hour), MOMENT: moment}
+
+    def describe(self) -> str:
+        return f"{self.today.isoformat()}{' (pinned)' if self.pinned else ''}, {self.zone}"
+
+
+def period_end(value) -> _dt.datetime | None:
+    """When a date, hour, minute or interval ends (naive, exclusive); None for values that are not periods."""
+    if isinstance(value, Interval):
+        end = value.end
+    elif isinstance(value, _dt.datetime):
+        return value.end if isinstance(value, (Hour, Minute)) else None
+    elif isinstance(value, _dt.date):
+        end = value + ONE_DAY
+    else:
+        return None
+    return _dt.datetime(end.year, end.month, end.day)
+
+
+def closed_prefix(values: list, moment: _dt.datetime) -> list:
+    """The values (in order) that have ended by `moment`: a range relative to today stops at the last closed one."""
+    count = len(values)
+    while count and period_end(values[count - 1]) > moment:
+        count -= 1
+    return values[:count] if count < len(values) else values
 
 
 # ---------------------------------------------------------------------------- ranges

@@ -34,6 +34,8 @@ class BuildOptions:
     spark_master: str | None = None
     quiet: bool = False
     verbose: bool = False
+    today: str | None = None  # pins the build's date (--today); else FLOW_TODAY, else the clock
+    allow_open: bool = False  # build tasks whose period has not ended (--allow-open)
 
 
 def run_build(options: BuildOptions) -> int:
@@ -41,7 +43,7 @@ def run_build(options: BuildOptions) -> int:
     from flow.compiler.errors import FlowError
 
     try:
-        session = Session(options.flowfile)
+        session = Session(options.flowfile, options.today)
         roots = session.roots(options.targets)
     except FlowError as exc:
         print(render_error(exc), file=sys.stderr)
@@ -98,13 +100,18 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
         forced = forced_roots
     to_run = [t for t in nx_graph if not t.info.node.external and (t not in finished or t in forced)]
     missing = [t for t in nx_graph if t.info.node.external and t not in finished]
+    from .open_periods import open_tasks, refusal
+
+    still_open = open_tasks(to_run, session.clock, options.allow_open)
+    if still_open:
+        raise refusal(still_open, session.clock)
     requirements = session.factory.requirements
 
     def dependents(task):
         return nx_graph.pred[task]
 
     if options.dry_run:
-        return _dry_run(session, to_run, forced, finished, missing, requirements, stream)
+        return _dry_run(session, to_run, forced, finished, missing, requirements, stream, options.targets)
 
     # 3. run
     from .executor import Executor
@@ -165,10 +172,11 @@ def _graph_requirements(nx_graph):
     return lambda task: successors[task]
 
 
-def _dry_run(session, to_run, forced, finished, missing, requirements, stream) -> int:
+def _dry_run(session, to_run, forced, finished, missing, requirements, stream, names) -> int:
     from .plan import run_order
     from .report import render_dry_run
 
+    _show_clock(session, names, stream)
     order = run_order(to_run, requirements)
     reasons = []
     for task in order:
@@ -184,6 +192,30 @@ def _dry_run(session, to_run, forced, finished, missing, requirements, stream) -
         text += f"\nnote: cannot check table outputs: {session.database_error}\n"
     stream.write(text if text.endswith("\n") else text + "\n")
     return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
+
+
+def _show_clock(session, names: list, stream) -> None:
+    """When the Flowfile reads today: the date used and what each relative range resolved to."""
+    from flow.compiler.export import resolved_ranges
+
+    if not session.checked.uses_clock:
+        return
+    stream.write(f"today: {session.clock.describe()}\n")
+    for name, shown, count in resolved_ranges(session.factory):
+        stream.write(f"  range {name} = {shown} ({count})\n")
+    for name in names or [session.checked.default]:
+        if name in session.checked.targets:
+            tasks = session.factory.target(name)
+            stream.write(f"  target {name} = {describe_tasks(tasks)}\n")
+    stream.write("\n")
+
+
+def describe_tasks(tasks: list) -> str:
+    from .summary import group_tasks
+
+    if not tasks:
+        return "(no tasks)"
+    return ", ".join(text for _, text in group_tasks(tasks))
 
 
 def _report_missing(reporter, missing) -> None:

@@ -9,12 +9,12 @@ from . import targets
 from .session import EXIT_OK, EXIT_USAGE, Session, render_error
 
 
-def run_clean(flowfile: str, names: list, upstream: bool, assume_yes: bool) -> int:
+def run_clean(flowfile: str, names: list, upstream: bool, assume_yes: bool, today: str | None = None) -> int:
     """Delete the outputs of the named targets (and, with upstream, of what they require)."""
     from flow.compiler.errors import FlowError
 
     try:
-        session = Session(flowfile)
+        session = Session(flowfile, today)
         roots = session.roots(names)
         tasks = list(roots)
         if upstream:

@@ -11,6 +11,17 @@ COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log")
 FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
 
 
+def _today_option(function):
+    return click.option("--today", metavar="DATE", help="the build's date for ranges relative to today and for "
+                        "open periods (default: FLOW_TODAY, else the clock)")(function)
+
+
+def _make_clock(today):
+    from .clock import build_clock
+
+    return lambda timezone: build_clock(timezone, today)
+
+
 def _flowfile_option(function):
     return click.option("-f", "--file", "flowfile", default="Flowfile", show_default=True, metavar="PATH",
                         help=FLOWFILE_HELP)(function)
@@ -48,14 +59,17 @@ def cli():
 @click.option("--spark-master", metavar="URL", help="Spark master for spark actions (overrides the Flowfile)")
 @click.option("-q", "--quiet", is_flag=True, help="print only failures and the summary")
 @click.option("-v", "--verbose", is_flag=True, help="print every task as it starts and ends")
-def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose):
+@_today_option
+@click.option("--allow-open", is_flag=True, help="build tasks whose date, hour or interval has not ended yet")
+def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
+          today, allow_open):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
     from .build import BuildOptions, run_build
 
     options = BuildOptions(
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
         force=force or force_upstream, force_upstream=force_upstream, wait=not no_wait,
-        spark_master=spark_master, quiet=quiet, verbose=verbose,
+        spark_master=spark_master, quiet=quiet, verbose=verbose, today=today, allow_open=allow_open,
     )
     sys.exit(run_build(options))
 
@@ -75,20 +89,22 @@ def lint(flowfile, fmt):
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @_flowfile_option
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True)
-def graph(targets, flowfile, fmt):
+@_today_option
+def graph(targets, flowfile, fmt, today):
     """Print the task graph of TARGETs, or the rule graph when no target is given."""
     from flow.compiler.export import graph_command
 
-    sys.exit(graph_command(flowfile, list(targets), fmt))
+    sys.exit(graph_command(flowfile, list(targets), fmt, make_clock=_make_clock(today)))
 
 
 @cli.command(name="list")
 @_flowfile_option
-def list_(flowfile):
-    """List rules, targets and ranges with their doc strings."""
+@_today_option
+def list_(flowfile, today):
+    """List rules, targets and ranges (those relative to today resolved) with their doc strings."""
     from flow.compiler.export import list_command
 
-    sys.exit(list_command(flowfile))
+    sys.exit(list_command(flowfile, make_clock=_make_clock(today)))
 
 
 @cli.command()
@@ -96,21 +112,23 @@ def list_(flowfile):
 @_flowfile_option
 @click.option("--upstream", is_flag=True, help="also delete what the targets require (not external rules)")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-def clean(targets, flowfile, upstream, yes):
+@_today_option
+def clean(targets, flowfile, upstream, yes, today):
     """Delete the outputs of TARGETs so that the next build makes them again."""
     from .clean import run_clean
 
-    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes))
+    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes, today=today))
 
 
 @cli.command()
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @_flowfile_option
-def status(targets, flowfile):
+@_today_option
+def status(targets, flowfile, today):
     """Show the dependency tree of TARGETs: complete, missing, failed last time."""
     from .status import run_status
 
-    sys.exit(run_status(flowfile, list(targets)))
+    sys.exit(run_status(flowfile, list(targets), today=today))
 
 
 @cli.command()
@@ -129,7 +147,7 @@ def _route(args: list) -> list:
     """`flow`, `flow TARGET...` and `flow --dry-run` mean `flow build ...`."""
     if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
         return args
-    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format"}
+    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--today"}
     skip = False
     for index, arg in enumerate(args):
         if skip:

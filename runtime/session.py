@@ -18,18 +18,21 @@ EXIT_INTERRUPTED = 130
 class Session:
     """A loaded Flowfile, its task factory, and where its state lives (.flow/ next to the Flowfile)."""
 
-    def __init__(self, flowfile_path: str):
+    def __init__(self, flowfile_path: str, today: str | None = None):
         from flow.compiler.graph import TaskFactory
         from flow.compiler.loader import load
 
+        from .clock import build_clock
+
         self.checked = load(flowfile_path)
+        self.clock = build_clock(self.checked.timezone, today)
         self.directory = os.path.dirname(os.path.abspath(flowfile_path))
         # Outputs and module names are relative to the Flowfile, as make -C would have it.
         os.chdir(self.directory)
         if self.directory not in sys.path:
             sys.path.insert(0, self.directory)
         self.flow_dir = os.path.join(self.directory, ".flow")
-        self.factory = TaskFactory(self.checked)
+        self.factory = TaskFactory(self.checked, self.clock)
         self._markers = None
         self.database_error = None
 

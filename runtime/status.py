@@ -10,14 +10,14 @@ from . import targets
 from .session import EXIT_OK, Session, lenient_complete, render_error
 
 
-def run_status(flowfile: str, names: list) -> int:
+def run_status(flowfile: str, names: list, today: str | None = None) -> int:
     """Print the dependency tree of the targets with complete / missing / failed-last-time marks."""
     from flow.compiler.errors import FlowError
 
     from .history import History
 
     try:
-        session = Session(flowfile)
+        session = Session(flowfile, today)
         roots = session.roots(names)
     except FlowError as exc:
         print(render_error(exc), file=sys.stderr)

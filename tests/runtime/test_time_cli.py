@@ -68,3 +68,102 @@ def test_a_bad_hour_on_the_command_line_is_one_clear_error(project):
     assert result.returncode == 2
     assert "'2012-06-01T24' is not an hour: hour must be in 0..23" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+DAILY = """
+rule day(date: date):
+    output: "days/{date}.tsv"
+    python: acts.day
+
+rule month(interval: interval):
+    requires: day(d) for d in interval
+    output: "months/{interval}.tsv"
+    python: acts.month
+
+range last_7_days = days(today - 7 .. yesterday)
+target recent: day(d) for d in last_7_days
+target closed_months: month(m) for m in months(today - 60 .. today)
+"""
+
+DAILY_ACTIONS = '''
+def day(date, output):
+    _note(f"day {date}")
+    open(output, "w").write(f"{date}\\n")
+
+def month(interval, inputs, output):
+    _note(f"month {interval}")
+    open(output, "w").write("".join(open(path).read() for path in inputs))
+'''
+
+
+@pytest.fixture
+def daily(project):
+    (project / "acts.py").write_text(ACTIONS + DAILY_ACTIONS)
+    write_flowfile(project, DAILY)
+    return project
+
+
+def test_a_relative_range_with_today_pinned(daily):
+    listed = flow(daily, "list", "--today", "2012-03-01")
+    assert listed.returncode == 0, listed.stderr
+    assert "last_7_days  2012-02-23 .. 2012-02-29  7 values" in listed.stdout
+    assert "today: 2012-03-01 (pinned), UTC" in listed.stdout
+
+    dry = flow(daily, "--dry-run", "recent", "--today", "2012-03-01")
+    assert dry.returncode == 0, dry.stderr
+    assert "range last_7_days = 2012-02-23 .. 2012-02-29 (7 values)" in dry.stdout
+    assert "target recent = day(2012-02-23 .. 2012-02-29)" in dry.stdout
+
+    built = flow(daily, "build", "recent", "--today", "2012-03-01")
+    assert built.returncode == 0, built.stderr
+    assert sorted(p.name for p in (daily / "days").iterdir()) == [f"2012-02-{d}.tsv" for d in range(23, 30)]
+
+    # the environment variable pins it too; a day later one more day is due
+    later = flow(daily, "build", "recent", env={"FLOW_TODAY": "2012-03-02"})
+    assert later.returncode == 0, later.stderr
+    assert runs(daily)[-1] == "day 2012-03-01"
+    assert len(runs(daily)) == 8
+
+
+def test_a_relative_range_of_months_stops_at_the_last_closed_month(daily):
+    built = flow(daily, "build", "closed_months", "--today", "2012-03-15")
+    assert built.returncode == 0, built.stderr
+    assert sorted(p.name for p in (daily / "months").iterdir()) == ["2012-01.tsv", "2012-02.tsv"]
+
+
+def test_an_open_month_is_refused_then_allowed_with_the_override(daily):
+    refused = flow(daily, "build", "months/2012-03.tsv", "--today", "2012-03-15")
+    assert refused.returncode == 2
+    assert "month(2012-03) can be built from 2012-04-01 00:00 UTC" in refused.stderr
+    assert "day(2012-03-15 .. 2012-03-31) can be built from 2012-03-16 00:00 UTC" in refused.stderr
+    assert "--allow-open" in refused.stderr
+    assert runs(daily) == [] and not (daily / "days").exists()  # nothing half-built
+
+    allowed = flow(daily, "build", "months/2012-03.tsv", "--today", "2012-03-15", "--allow-open")
+    assert allowed.returncode == 0, allowed.stderr
+    assert (daily / "months" / "2012-03.tsv").read_text().splitlines()[-1] == "2012-03-31"
+
+    # once the month has ended, the same request needs no override
+    (daily / "months" / "2012-03.tsv").unlink()
+    closed = flow(daily, "build", "months/2012-03.tsv", "--today", "2012-04-01")
+    assert closed.returncode == 0, closed.stderr
+
+
+def test_a_rule_setting_allows_open_periods_for_that_rule_only(daily):
+    write_flowfile(daily, DAILY.replace('    python: acts.day\n', '    python: acts.day\n    allow_open: true\n'))
+    partial_day = flow(daily, "build", "days/2012-03-15.tsv", "--today", "2012-03-15")
+    assert partial_day.returncode == 0, partial_day.stderr
+    month = flow(daily, "build", "months/2012-03.tsv", "--today", "2012-03-15")
+    assert month.returncode == 2
+    assert "month(2012-03) covers a period that has not ended" in month.stderr
+
+
+def test_the_clock_of_the_flowfile_time_zone(daily):
+    # a bad zone is a Flowfile error; a good one is what the refusal names
+    write_flowfile(daily, 'timezone: "Mars/Olympus"\n' + DAILY)
+    bad = flow(daily, "build", "days/2012-03-15.tsv")
+    assert bad.returncode == 2 and "unknown time zone 'Mars/Olympus'" in bad.stderr
+    write_flowfile(daily, 'timezone: "Asia/Tokyo"\n' + DAILY)
+    refused = flow(daily, "build", "days/2999-01-01.tsv")
+    assert refused.returncode == 2
+    assert "day(2999-01-01) can be built from 2999-01-02 00:00 Asia/Tokyo" in refused.stderr
