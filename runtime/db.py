@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 
+from flow.runtime import conninfo
 from flow.runtime.actions.base import ActionFailed
 
 ENV_VAR = "FLOW_DATABASE_URL"
@@ -29,34 +30,14 @@ def resolve_dsn(flowfile_database: str | None = None) -> str:
     return os.environ.get(ENV_VAR) or flowfile_database or ""
 
 
-# postgresql://user:secret@host -> postgresql://user:***@host
-_URI_PASSWORD = re.compile(r"^(postgres(?:ql)?://[^:@/?#]*:)([^@/?#]*)(@)", re.IGNORECASE)
-# ?password=secret or &password=secret inside a URI
-_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", re.IGNORECASE)
-# password=secret or password = 'se cret' in a key=value string
-_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
-
-
 def redact(dsn: str) -> str:
     """The DSN with every password replaced by ***, for URIs and key=value strings alike."""
-    if re.match(r"postgres(?:ql)?://", dsn, re.IGNORECASE):
-        dsn = _URI_PASSWORD.sub(r"\1***\3", dsn)
-        return _QUERY_PASSWORD.sub(r"\1***", dsn)
-    return _KV_PASSWORD.sub(r"\1***", dsn)
+    return conninfo.redact(dsn)
 
 
 def describe(dsn: str) -> str:
     """How to name the database in a message: the redacted DSN, or where libpq looked when it is empty."""
     return redact(dsn) if dsn else "the default database (libpq PG* environment variables)"
-
-
-def _password_of(dsn: str) -> str | None:
-    try:
-        from psycopg2.extensions import parse_dsn
-
-        return parse_dsn(dsn).get("password") if dsn else None
-    except Exception:  # an unparseable DSN has no password we could leak further
-        return None
 
 
 def one_line(message: str, dsn: str = "") -> str:
@@ -65,16 +46,16 @@ def one_line(message: str, dsn: str = "") -> str:
     text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
     # libpq prefixes 'connection to server at "127.0.0.1", port 5432 failed: ' which the DSN already says.
     text = re.sub(r'^connection to server (at|on) .*? failed: (FATAL:\s+)?', "", text)
-    password = _password_of(dsn)
-    if password:
-        text = text.replace(password, "***")
-    return text
+    return conninfo.scrub(text, dsn) if dsn else text
 
 
 def connect(dsn: str):
     """A new psycopg2 connection (autocommit off), or DatabaseError in one redacted line."""
     import psycopg2
 
+    problem = conninfo.misread(dsn) if dsn else None
+    if problem:  # never hand libpq a string it would cut in pieces and quote back in its errors
+        raise DatabaseError(f"cannot connect: {problem}")
     try:
         return psycopg2.connect(dsn or "")
     except psycopg2.Error as exc:
