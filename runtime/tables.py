@@ -163,7 +163,7 @@ def ensure_table(cur, name: TableName, declared: list[tuple[str, str]]) -> None:
 
     existing = existing_columns(cur, name)
     if existing is None:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("flow: create table " + str(name)),))
+        lock_creation(cur, name)
         if name.schema:
             # Two new tables in one new schema would collide on the schema: lock it too (always second).
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("flow: create schema " + name.schema),))
@@ -176,6 +176,22 @@ def ensure_table(cur, name: TableName, declared: list[tuple[str, str]]) -> None:
     problems = column_differences(existing, declared)
     if problems:
         raise ActionFailed(f"table '{name}' does not match the declared columns: " + "; ".join(problems))
+
+
+def lock_creation(cur, name: TableName) -> None:
+    """Hold, until the transaction ends, the lock that serialises every creator of this table.
+
+    Two transactions running `CREATE TABLE IF NOT EXISTS` on one missing table both insert its
+    row type into the catalog, and the second fails on `pg_type_typname_nsp_index` when the first
+    commits. Loads and SQL actions take this lock before creating their output, so the second one
+    waits and then finds the table. An unqualified name is keyed by the schema it would be created
+    in (current_schema()), so `top10` and `public.top10` are one lock.
+    """
+    schema = name.schema
+    if schema is None:
+        cur.execute("SELECT current_schema()")
+        schema = cur.fetchone()[0] or ""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(f"flow: create table {schema}.{name.table}"),))
 
 
 # ---------------------------------------------------------------------------- markers

@@ -22,6 +22,7 @@ from flow.runtime.tables import (
     claim,
     ensure_marker_table,
     ensure_table,
+    lock_creation,
     mark_done,
     parse_table_name,
     table_exists,
@@ -206,6 +207,8 @@ def run_sql(ctx: ActionContext, action: SqlAction, conn) -> str:
     query, values = _prepare(sql_text(ctx, action), ctx, f"sql of {ctx.task_id}")
 
     def work(cur) -> str:
+        if not table_exists(cur, name):
+            lock_creation(cur, name)  # the SQL may create it: concurrent creators would collide
         cur.execute(query, values)
         affected = cur.rowcount
         # A marker for a table that was never made would make every later run skip a broken task.
