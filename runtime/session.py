@@ -55,10 +55,11 @@ class Session:
         from .db import DatabaseError, connections, resolve_dsn
         from .tables import existing_markers
 
+        dsn = resolve_dsn(self.checked.database)
         try:
-            connection = connections.get(resolve_dsn(self.checked.database))
-            return existing_markers(connection, update_ids)
+            return existing_markers(connections.get(dsn), update_ids)
         except DatabaseError as exc:
+            connections.discard(dsn)  # it may be broken (a server that went away): the next ask reconnects
             raise targets.DatabaseUnavailable(str(exc)) from None
 
     def complete(self, tasks) -> set:
@@ -80,6 +81,8 @@ def lenient_complete(session: Session):
     """For dry runs: a database that cannot be reached makes its tables look missing, and says so."""
 
     def complete(tasks):
+        if session.database_error is not None:  # asked once, failed: do not wait for it again per level
+            return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
         try:
             return session.complete(tasks)
         except targets.DatabaseUnavailable as exc:

@@ -235,23 +235,32 @@ def existing_markers(conn, update_ids: list[str]) -> set[str]:
     """Which of the update ids have a marker row, in one query; empty when the marker table does not exist yet.
 
     Ends the read transaction it opened (if the connection was idle), so no connection is left
-    idle in a transaction holding locks.
+    idle in a transaction holding locks. Any database error (no rights on the marker table, a
+    server that went away mid-query) is a DatabaseError in one line.
     """
+    import psycopg2
     from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
-    was_idle = conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+    from flow.runtime.db import DatabaseError, one_line
+
     try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass(%s)", (MARKER_TABLE,))
-            if cur.fetchone()[0] is None or not update_ids:
-                return set()
-            cur.execute(
-                "SELECT update_id FROM flow_table_updates WHERE update_id = ANY(%s)", (list(update_ids),)
-            )
-            return {row[0] for row in cur.fetchall()}
-    finally:
-        if was_idle:
-            conn.rollback()
+        was_idle = conn.get_transaction_status() == TRANSACTION_STATUS_IDLE
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass(%s)", (MARKER_TABLE,))
+                if cur.fetchone()[0] is None or not update_ids:
+                    return set()
+                cur.execute(
+                    "SELECT update_id FROM flow_table_updates WHERE update_id = ANY(%s)", (list(update_ids),)
+                )
+                return {row[0] for row in cur.fetchall()}
+        finally:
+            if was_idle and not conn.closed:
+                conn.rollback()
+    except psycopg2.Error as exc:
+        if conn.closed:
+            raise DatabaseError(f"lost the database connection while reading {MARKER_TABLE}: {one_line(exc)}") from None
+        raise DatabaseError(f"cannot read {MARKER_TABLE}: {one_line(exc)}") from None
 
 
 def claim(cur, update_id: str) -> bool:

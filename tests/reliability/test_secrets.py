@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-import uuid
 from urllib.parse import quote
 
 import pytest
@@ -42,33 +41,6 @@ rule broken(day: date):
     output: table "broken_out"
     sql: "SELECT * FROM no_such_table_here"
 """
-
-
-@pytest.fixture
-def role(pg_url):
-    """Make (role name, schema) with a password; the role and its schema are dropped afterwards."""
-    import psycopg2
-    from psycopg2 import sql
-
-    admin = psycopg2.connect(pg_url)
-    admin.autocommit = True
-    made = []
-
-    def make(password: str):
-        name = "flow_secret_" + uuid.uuid4().hex[:8]
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(name)), (password,))
-            cur.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(sql.Identifier(name),
-                                                                            sql.Identifier(name)))
-        made.append(name)
-        return name
-
-    yield make
-    with admin.cursor() as cur:
-        for name in made:
-            cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
-            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
-    admin.close()
 
 
 def everything_written(directory) -> bytes:

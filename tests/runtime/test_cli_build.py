@@ -59,6 +59,17 @@ def die(date, output):
     open(output, "w").write("half")
     os._exit(3)
 
+def gated_day(date, output):
+    # says it started, then holds its task until the test creates "release": two flows overlap for sure
+    _note(f"gated_day {date}")
+    directory = os.environ["FLOW_TEST_DIR"]
+    open(os.path.join(directory, f"started-{date}"), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(directory, "release")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(output, "w") as f:
+        f.write(f"gated {date}\\n")
+
 def quick_or_hang(date, output):
     if date.day == 6:
         time.sleep(60)
@@ -265,11 +276,34 @@ target week: slow_day(d) for d in days(2012-01-01 .. 2012-01-08)
 """
 
 
+GATED = """
+rule gated_day(date: date):
+    output: "out/gated_{date}.txt"
+    python: acts.gated_day
+
+target week: gated_day(d) for d in days(2012-01-01 .. 2012-01-08)
+"""
+
+
+def started(project) -> list:
+    return sorted(name for name in os.listdir(project) if name.startswith("started-"))
+
+
+def wait_until(condition, what, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 def test_two_concurrent_builds_run_each_task_once(project):
-    write_flowfile(project, SLOW)
+    write_flowfile(project, GATED)
     first = start_flow(project, "build", "week")
-    time.sleep(0.3)
+    wait_until(lambda: len(started(project)) == 1, "the first build to start a task")
     second = start_flow(project, "build", "week")
+    # the second skips the task the first holds and starts another: both are inside the backfill now
+    wait_until(lambda: len(started(project)) == 2, "the second build to start a task of its own")
+    (project / "release").touch()
     out1, err1 = first.communicate(timeout=60)
     out2, err2 = second.communicate(timeout=60)
     assert first.returncode == 0, err1
@@ -394,17 +428,19 @@ def test_help_and_version(project):
 
 
 def test_no_wait_skips_tasks_another_flow_is_running_and_says_so(project):
-    write_flowfile(project, SLOW)
-    first = start_flow(project, "build", "week")
-    deadline = time.monotonic() + 30
-    while not runs(project) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    second = flow(project, "build", "--no-wait", "slow_day(2012-01-01)")
+    write_flowfile(project, GATED)
+    first = start_flow(project, "build", "gated_day(2012-01-01)")
+    try:
+        # the exact condition: the first flow is inside that task, and stays there until released
+        wait_until(lambda: started(project) == ["started-2012-01-01"], "the first build to start the task")
+        second = flow(project, "build", "--no-wait", "gated_day(2012-01-01)")
+    finally:
+        (project / "release").touch()
     out1, err1 = first.communicate(timeout=60)
     assert first.returncode == 0, err1
     assert second.returncode == 1
     assert "another flow is running it" in second.stdout + second.stderr
-    assert runs(project).count("slow_day 2012-01-01") == 1
+    assert runs(project).count("gated_day 2012-01-01") == 1
 
 
 def test_log_prune_keeps_the_newest_runs(project):
