@@ -66,3 +66,77 @@ def pg_conn(pg_dsn):
     conn = psycopg2.connect(pg_dsn)
     yield conn
     conn.close()
+
+
+# ---------------------------------------------------------------------------- S3
+
+
+class S3Server:
+    """The suite's local S3 server: its URL, the environment that points clients at it, its request counts."""
+
+    def __init__(self, url: str, process):
+        self.url = url
+        self.process = process
+        # Dummy credentials: the store's standard chain finds them; nothing reaches a real account.
+        self.env = {"AWS_ACCESS_KEY_ID": "flow-test-key", "AWS_SECRET_ACCESS_KEY": "flow-test-secret",
+                    "AWS_DEFAULT_REGION": "us-east-1", "FLOW_S3_ENDPOINT_URL": url}
+
+    def _call(self, method: str, path: str):
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def counts(self) -> dict:
+        """Requests by operation since the last reset ('LIST', 'PUT', 'HEAD', 'PUT 412', ...)."""
+        return self._call("GET", "/_counts")
+
+    def reset_counts(self) -> None:
+        self._call("POST", "/_counts/reset")
+
+    def hold(self, substring: str) -> None:
+        self._call("POST", "/_hold/" + substring)
+
+    def held(self) -> list:
+        return self._call("GET", "/_held")
+
+    def release(self) -> None:
+        self._call("POST", "/_release")
+
+    def client(self):
+        """A boto3 S3 client on the server, for tests to arrange and inspect buckets."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 and a free port, started once for the session and stopped after."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "tests.s3server"], stdout=subprocess.PIPE,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), text=True)
+    try:
+        line = process.stdout.readline()  # printed once the socket listens; empty if it died
+        if not line.startswith("listening on "):
+            pytest.fail(f"the local S3 server did not start (exit code {process.wait()})", pytrace=False)
+        server = S3Server(line.split()[-1], process)
+        server.counts()  # it answers
+        yield server
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket for one test."""
+    name = "flow-" + uuid.uuid4().hex[:12]
+    s3_server.client().create_bucket(Bucket=name)
+    return name
