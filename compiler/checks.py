@@ -15,6 +15,8 @@ RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open")
 # Types whose values are periods of time: a task with one that has not ended is open.
 PERIOD_TYPES = ("date", "hour", "minute", "interval")
 SPARK_SETTINGS = ("master", "conf", "app-name")
+# The URL schemes outputs and external inputs may use (object stores; the runtime's storage/ serves them).
+REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs")
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -444,6 +446,10 @@ def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
     if not pattern:
         _output_error(rule, errors, "E207", "output pattern is empty")
         return None
+    remote_problem = _remote_pattern_problem(pattern, output.kind)
+    if remote_problem:
+        _output_error(rule, errors, "E210", remote_problem[0], hint=remote_problem[1])
+        return None
     parts: list = []
     slots: list = []
     failed = set()  # placeholders already reported: no second error saying they are missing
@@ -483,6 +489,25 @@ def _check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
     if {slot.name for slot in last_slots} == used:
         name_regex = re.compile(_regex_for(last, last_slots))
     return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex, formatters, parsers)
+
+
+def _remote_pattern_problem(pattern: str, kind: str):
+    """(message, hint) when an output names a store badly: an unknown scheme, a bucket from a parameter."""
+    scheme, separator, rest = pattern.partition("://")
+    if not separator:
+        return None
+    if kind == "table":
+        return f"a table output is a table name, not a URL ('{pattern}')", 'write: output: table "schema.name"'
+    if scheme.lower() not in REMOTE_SCHEMES:
+        known = ", ".join(f"{name}://" for name in REMOTE_SCHEMES)
+        return f"flow cannot store outputs at '{scheme}://' URLs", f"use a local path or one of {known}"
+    bucket, slash, key = rest.partition("/")
+    if "{" in bucket or not bucket and scheme.lower() != "hdfs":
+        return (f"the bucket of '{pattern}' must be written out, not made from parameters",
+                f"for example {scheme}://my-bucket/data/{{date}}.tsv")
+    if not key.strip("/"):
+        return f"output '{pattern}' names a whole bucket", f"add a key, for example {scheme}://{bucket}/data/{{date}}.tsv"
+    return None
 
 
 def _last_separator(pattern: str) -> int:

@@ -34,7 +34,8 @@ def _usage(message: str, hint: str | None = None) -> Diagnostic:
 
 
 def _resolve_path(factory: TaskFactory, name: str) -> Task:
-    location = os.path.normpath(name) if name not in ("", ".") else name
+    # a URL stays as typed: normpath would fold 's3://bucket' into 's3:/bucket'
+    location = os.path.normpath(name) if name not in ("", ".") and "://" not in name else name
     if location.startswith("./"):
         location = location[2:]
     exact, by_name, bad_values = [], [], []
