@@ -52,6 +52,19 @@ def aggregate(inputs, output: str) -> None:
             handle.write(f"{artist}\t{counts[artist]}\n")
 
 
+def sum_counts(inputs, output: str) -> None:
+    """Add up `artist<TAB>count` files (a count per day) into one, sorted by artist: the same bytes as aggregate."""
+    from examples.counts import read_counts
+
+    counts: dict = {}
+    for path in inputs:
+        for artist, streams in read_counts(path).items():
+            counts[artist] = counts.get(artist, 0) + streams
+    with open(output, "w", encoding="utf-8") as handle:
+        for artist in sorted(counts):
+            handle.write(f"{artist}\t{counts[artist]}\n")
+
+
 def top10(input: str, output: str, interval) -> None:
     """Write the ten most streamed artists: `date_from date_to artist streams`, highest first, ties by artist."""
     from examples.counts import read_counts

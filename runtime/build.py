@@ -71,6 +71,8 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     if not options.force:
         done = complete(roots)
         if len(done) == len(roots):
+            if options.dry_run:
+                _show_clock(session, options.targets, stream)
             if not options.quiet:
                 count = len(roots)
                 stream.write(f"nothing to do: {'all ' if count > 1 else ''}{count} target"

@@ -164,3 +164,14 @@ def test_wrong_password_is_one_line_without_the_password(clone, pg_dsn):
     assert "not-the-Pa55word" not in result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "password authentication failed" in errors[0], result.stderr
+
+
+def test_the_last_7_closed_days_with_the_date_pinned(clone):
+    result = flow(clone, "build", "last_7_days_counts", "--today", "2012-06-08")
+    assert result.returncode == 0, result.stderr
+    counted = sorted(os.listdir(clone / "data" / "daily_artist_streams"))
+    assert counted == [f"2012-06-0{d}.tsv" for d in range(1, 8)]
+    # the daily counts are reused: the week's top 10 then only adds them up
+    week = flow(clone, "build", "top_artists_2012-W23.tsv", "--today", "2012-06-11")
+    assert week.returncode == 0, week.stderr
+    assert "- 3 daily_artist_streams(2012-06-08 .. 2012-06-10)" in week.stdout
