@@ -117,9 +117,13 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server():
     """A moto S3 server on 127.0.0.1 and a free port, started once for the session and stopped after."""
+    import importlib.util
     import subprocess
     import sys
 
+    missing = [name for name in ("moto", "flask", "s3fs") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.fail(f"the S3 tests need {', '.join(missing)}: pip install -e '.[test,spark,s3]'", pytrace=False)
     process = subprocess.Popen([sys.executable, "-m", "tests.s3server"], stdout=subprocess.PIPE,
                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), text=True)
     try:

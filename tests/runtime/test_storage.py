@@ -60,7 +60,7 @@ def test_aws_endpoint_variable_is_honoured():
 
 
 def test_missing_extra_is_one_line_naming_it(monkeypatch):
-    import fsspec.registry
+    import fsspec
 
     def refuse(*args, **kwargs):
         raise ImportError("No module named 'gcsfs'")
