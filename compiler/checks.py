@@ -17,6 +17,10 @@ PERIOD_TYPES = ("date", "hour", "minute", "interval")
 SPARK_SETTINGS = ("master", "conf", "app-name")
 # The URL schemes outputs and external inputs may use (object stores; the runtime's storage/ serves them).
 REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs")
+# What a `storage:` block may say per scheme: settings that are not secrets (credentials come from
+# each store's own chain, never from the Flowfile).
+STORAGE_SETTINGS = {"s3": ("endpoint-url", "region"), "gs": ("endpoint-url", "project"),
+                    "gcs": ("endpoint-url", "project"), "hdfs": ("user",)}
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -74,6 +78,7 @@ class CheckedFlowfile:
     targets: dict  # name -> (TargetDecl, requirements function)
     default: Optional[str]
     spark: dict = field(default_factory=dict)
+    storage: dict = field(default_factory=dict)  # scheme -> {setting: text}, from the `storage:` block
     database: Optional[str] = None
     warnings: list = field(default_factory=list)
     relative_ranges: dict = field(default_factory=dict)  # name -> (clock environment -> list of values)
@@ -150,6 +155,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
 
     errors.extend(_check_output_clashes(infos))
     spark = _check_spark(flowfile.spark, errors)
+    storage = _check_storage(flowfile.storage, errors)
     timezone = _check_timezone(flowfile.timezone, errors)
     if errors:
         raise FlowCheckError(errors)
@@ -166,6 +172,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         targets=targets,
         default=default,
         spark=spark,
+        storage=storage,
         database=flowfile.database[0] if flowfile.database else None,
     )
 
@@ -583,6 +590,36 @@ def _samples(info: RuleInfo):
         for index, value in zip(unique, combo, strict=True):
             values[index] = value
         yield info.output.format(tuple(values))
+
+
+def _check_storage(settings: tuple, errors: list) -> dict:
+    """The `storage:` block as {scheme: {key: text}}; credentials and unknown keys are errors."""
+    result: dict = {}
+    for block in settings:
+        if block.key not in STORAGE_SETTINGS:
+            guess = did_you_mean(block.key, STORAGE_SETTINGS)
+            errors.append(error("E703", f"unknown storage '{block.key}'" + (f" (did you mean '{guess}'?)" if guess else ""),
+                                block.span, hint="the storage: block takes s3, gs and hdfs blocks"))
+            continue
+        if not isinstance(block.value, tuple):
+            errors.append(error("E704", f"storage {block.key} must be an indented block of 'key: value' lines",
+                                block.value_span))
+            continue
+        known = STORAGE_SETTINGS[block.key]
+        for setting in block.value:
+            if setting.key not in known:
+                secret = any(word in setting.key.lower() for word in ("key", "secret", "token", "password", "credential"))
+                guess = did_you_mean(setting.key, known)
+                hint = ("credentials never go in the Flowfile: the store's own chain finds them "
+                        "(AWS variables or profiles, Google application default credentials)" if secret else
+                        f"{block.key} takes {', '.join(known)}")
+                errors.append(error("E703", f"unknown {block.key} storage setting '{setting.key}'"
+                                    + (f" (did you mean '{guess}'?)" if guess and not secret else ""), setting.span, hint=hint))
+            elif not isinstance(setting.value, str):
+                errors.append(error("E704", f"storage {block.key} {setting.key} must be a string", setting.value_span))
+            else:
+                result.setdefault(block.key, {})[setting.key] = setting.value
+    return result
 
 
 def _check_spark(settings: tuple, errors: list) -> dict:

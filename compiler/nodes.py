@@ -281,4 +281,5 @@ class Flowfile:
     spark: tuple[Setting, ...] = ()
     database: Optional[tuple[str, Span]] = None
     timezone: Optional[tuple[str, Span]] = None  # `timezone: "Europe/Paris"`: the clock of open periods
+    storage: tuple[Setting, ...] = ()  # `storage:` block: per URL scheme, settings that are not secrets
     suppressions: dict = field(default_factory=dict)  # line -> set of lint codes silenced there

@@ -80,6 +80,7 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         spark=flowfile.spark,
         database=flowfile.database,
         timezone=flowfile.timezone,
+        storage=flowfile.storage,
         suppressions=find_suppressions(text),
     )
 
@@ -587,6 +588,9 @@ class ToNodes(Transformer):
     def timezone_decl(self, meta, children):
         return ("timezone", _unquote(children[0]), self._tspan(children[0]))
 
+    def storage_block(self, meta, children):
+        return ("storage", tuple(children))
+
     def spark_block(self, meta, children):
         return ("spark", tuple(children))
 
@@ -594,6 +598,7 @@ class ToNodes(Transformer):
         rules, ranges, targets = [], [], []
         default = database = timezone = None
         spark: tuple = ()
+        storage: tuple = ()
         for child in children:
             if isinstance(child, n.Rule):
                 rules.append(child)
@@ -609,8 +614,10 @@ class ToNodes(Transformer):
                 timezone = (child[1], child[2])
             elif child[0] == "spark":
                 spark = spark + child[1]
+            elif child[0] == "storage":
+                storage = storage + child[1]
         return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database,
-                          timezone=timezone)
+                          timezone=timezone, storage=storage)
 
 
 def _settings_value(value):

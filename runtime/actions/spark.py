@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import dataclasses
 import difflib
 import importlib
 import importlib.util
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from typing import Optional
 
 from flow.runtime.actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function
+from flow.runtime.storage.urls import spark_url
 
 INSTALL_PYSPARK = "pyspark is not installed: pip install 'flow[spark]'"
 INSTALL_JAVA = "Java not found: install a JDK 17 and set JAVA_HOME"
@@ -317,6 +319,7 @@ def run_spark_function(
     a cancel or timeout, which raise ActionFailed saying so.
     """
     function = resolve_function(action.target)  # before starting the JVM: a typo should fail fast
+    ctx = for_spark(ctx)
     with holder.task(ctx.task_id) as (session, run):
         timer = None
         if timeout is not None:
@@ -336,6 +339,17 @@ def run_spark_function(
         if run.reason:  # returned normally, but its output may lack the cancelled jobs' work
             raise ActionFailed(run.reason)
     _check_dir_output(ctx, f"'{action.target}'")
+
+
+def for_spark(ctx: ActionContext) -> ActionContext:
+    """The context with inputs as Spark's Hadoop connectors name them: s3a:// for s3://, local paths as they are.
+
+    The output stays what the Target staged (a local temporary, uploaded by flow when it is remote).
+    """
+    inputs = [spark_url(location) for location in ctx.inputs]
+    if inputs == ctx.inputs:
+        return ctx
+    return dataclasses.replace(ctx, inputs=inputs)
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -583,6 +597,7 @@ def run_spark_submit(
     ctx: ActionContext, action, spark_settings: Mapping, master: str, log_path: str, timeout: Optional[float] = None
 ) -> None:
     """Run the task's app with spark-submit, output to `log_path`; on failure raise ActionFailed (exit code, tail)."""
+    ctx = for_spark(ctx)
     argv = spark_submit_command(action, ctx, spark_settings, master)
     env = spark_submit_env(action, spark_settings, master)
     check_java()

@@ -48,6 +48,19 @@ class StorageSettings:
             found[KNOWN[scheme][key]] = value
         return found
 
+    def environment(self) -> dict:
+        """The Flowfile's settings as flow's variables (FLOW_S3_ENDPOINT_URL=...), for actions and their children.
+
+        Python actions open inputs with `flow.runtime.io` and Spark apps run in other processes;
+        both read the environment, so the build exports what the Flowfile says there.
+        """
+        exported = {}
+        for scheme, values in self.flowfile.items():
+            for key, value in values.items():
+                option = KNOWN[scheme][key]
+                exported[ENVIRONMENT[scheme][option][0]] = value
+        return exported
+
     def options(self, scheme: str) -> dict:
         """Keyword arguments for the scheme's fsspec filesystem."""
         values = self.values(scheme)

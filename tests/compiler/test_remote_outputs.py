@@ -64,3 +64,10 @@ def test_bad_store_urls_are_errors(pattern, message):
         check(parse(text))
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.code == "E210" and message in diagnostic.message
+
+
+def test_storage_block_is_checked_settings():
+    checked = check(parse('storage:\n    s3:\n        endpoint-url: "http://127.0.0.1:9000"\n        region: "eu-west-1"\n'
+                          '    gs:\n        project: "analytics"\n\n' + FLOWFILE))
+    assert checked.storage == {"s3": {"endpoint-url": "http://127.0.0.1:9000", "region": "eu-west-1"},
+                               "gs": {"project": "analytics"}}

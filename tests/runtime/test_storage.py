@@ -192,3 +192,51 @@ def test_s3_publish_dir_removes_stale_parts_and_writes_success_last(s3, s3_serve
 
 def test_s3_missing_bucket_means_incomplete(s3):
     assert s3.present("s3://no-such-bucket-here/x/", {"a": FILE}) == set()
+
+
+# ---------------------------------------------------------------------------- Spark
+
+
+def test_spark_actions_get_s3a_inputs_and_a_local_output():
+    from flow.runtime.actions.base import ActionContext
+    from flow.runtime.actions.spark import expand_args, for_spark
+
+    ctx = ActionContext("t(2012-06)", "t", {}, ["s3://logs/streams/2012-06-01.tsv", "data/local.tsv",
+                                                "gs://b/x", "hdfs://nn:8020/y"], ".flow/tmp/.out.flow-tmp-1-0",
+                        "t(2012-06)", "/project")
+    spark_ctx = for_spark(ctx)
+    assert spark_ctx.inputs == ["s3a://logs/streams/2012-06-01.tsv", "data/local.tsv", "gs://b/x", "hdfs://nn:8020/y"]
+    assert spark_ctx.output == ".flow/tmp/.out.flow-tmp-1-0"
+    assert expand_args(None, spark_ctx) == [".flow/tmp/.out.flow-tmp-1-0", *spark_ctx.inputs]
+    assert ctx.inputs[0] == "s3://logs/streams/2012-06-01.tsv"  # the task's own context is unchanged
+
+
+# ---------------------------------------------------------------------------- flow.runtime.io
+
+
+def test_open_input_reads_local_and_remote_alike(s3, s3_server, s3_bucket, tmp_path):
+    from flow.runtime.io import input_files, open_input
+
+    _put(s3_server, s3_bucket, "in/day.tsv", "café\t1\n".encode())
+    _put(s3_server, s3_bucket, "in/dir/part-0", b"a")
+    _put(s3_server, s3_bucket, "in/dir/part-1", b"b")
+    _put(s3_server, s3_bucket, "in/dir/_SUCCESS", b"")
+    local = tmp_path / "day.tsv"
+    local.write_text("café\t1\n", encoding="utf-8")
+    for location in (str(local), f"s3://{s3_bucket}/in/day.tsv"):
+        with open_input(location) as lines:
+            assert lines.read() == "café\t1\n"
+        with open_input(location, "rb") as raw:
+            assert raw.read() == "café\t1\n".encode()
+    assert input_files(f"s3://{s3_bucket}/in/dir") == [f"s3://{s3_bucket}/in/dir/part-0", f"s3://{s3_bucket}/in/dir/part-1"]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "part-0").write_text("a")
+    (tmp_path / "d" / "_SUCCESS").write_text("")
+    assert input_files(str(tmp_path / "d")) == [str(tmp_path / "d" / "part-0")]
+
+
+def test_flowfile_settings_are_exported_for_actions():
+    settings = StorageSettings({"s3": {"endpoint-url": "http://store:9000", "region": "eu-west-1"},
+                                "gcs": {"project": "p"}}, environ={})
+    assert settings.environment() == {"FLOW_S3_ENDPOINT_URL": "http://store:9000", "FLOW_S3_REGION": "eu-west-1",
+                                      "FLOW_GCS_PROJECT": "p"}
