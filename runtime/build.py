@@ -129,6 +129,8 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
             reporter.close()
             return EXIT_MISSING_EXTERNAL
         return EXIT_OK
+    if any(t.info.node.action.kind in ("sql", "load") for t in to_run):
+        session.database_url()  # an embedded server starts here, before any worker connects to it
     targets.sweep({os.path.dirname(t.output) for t in to_run if t.info.output.kind != "table"})
     history = History(session.flow_dir)
     run_id = history.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])

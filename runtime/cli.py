@@ -7,7 +7,7 @@ import sys
 import click
 
 VERSION = "0.1.0"
-COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log")
+COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db")
 FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
 
 
@@ -141,6 +141,55 @@ def log(flowfile, limit, keep):
     from .status import run_log
 
     sys.exit(run_log(flowfile, limit, keep))
+
+
+@cli.group()
+def db():
+    """The project's PostgreSQL: its URL, a psql shell, the embedded server.
+
+    \b
+    With no database configured (FLOW_DATABASE_URL, the Flowfile's database:,
+    or libpq's PG* variables), flow runs an embedded PostgreSQL under .flow/db,
+    started when a build needs it and stopped when flow exits.
+    """
+
+
+@db.command()
+@_flowfile_option
+def url(flowfile):
+    """Print the URL to connect with (for psql, a notebook or a BI tool)."""
+    from .db_command import run_url
+
+    sys.exit(run_url(flowfile))
+
+
+@db.command(context_settings={"ignore_unknown_options": True})
+@_flowfile_option
+@click.option("-c", "--command", "sql", metavar="SQL", help="run one query and exit")
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED, metavar="[PSQL ARGS]...")
+def shell(flowfile, sql, psql_args):
+    """Open psql on the project's database (-c SQL: run one query)."""
+    from .db_command import run_shell
+
+    sys.exit(run_shell(flowfile, sql, list(psql_args)))
+
+
+@db.command()
+@_flowfile_option
+def start(flowfile):
+    """Start the embedded server and keep it up until `flow db stop`."""
+    from .db_command import run_start
+
+    sys.exit(run_start(flowfile))
+
+
+@db.command()
+@_flowfile_option
+def stop(flowfile):
+    """Stop the embedded server (when no running flow uses it)."""
+    from .db_command import run_stop
+
+    sys.exit(run_stop(flowfile))
 
 
 def _route(args: list) -> list:

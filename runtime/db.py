@@ -1,7 +1,8 @@
 """Which PostgreSQL database to use, connecting to it with readable errors, and one cached connection per database.
 
 The database is `FLOW_DATABASE_URL` when set, else the Flowfile's `database:` setting, else libpq's
-own defaults (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE, ~/.pgpass, ...). Passwords belong in
+own defaults when a PG* variable names a server (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE),
+else the project's embedded server (embedded_db.py). Passwords belong in
 ~/.pgpass, PGPASSWORD or a service file, never in a Flowfile; any DSN shown to a user goes through
 `redact`. psycopg2 is imported inside functions so importing this module costs nothing.
 """
@@ -21,13 +22,34 @@ class DatabaseError(ActionFailed):
     """A database problem the user should read in one line (passwords already redacted)."""
 
 
-def resolve_dsn(flowfile_database: str | None = None) -> str:
-    """The DSN to connect with: FLOW_DATABASE_URL overrides the Flowfile's `database:`; '' means libpq defaults.
+# libpq variables that choose a server: any of them set means the user configured one.
+LIBPQ_SERVER_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+
+
+def configured_dsn(flowfile_database: str | None = None) -> str | None:
+    """The DSN the user configured: FLOW_DATABASE_URL, the Flowfile's `database:`, '' for libpq's PG* variables; else None.
 
     The environment wins so one Flowfile can name its usual database while a deployment or a test
     run points it elsewhere without editing it.
     """
-    return os.environ.get(ENV_VAR) or flowfile_database or ""
+    explicit = os.environ.get(ENV_VAR) or flowfile_database
+    if explicit:
+        return explicit
+    if any(os.environ.get(name) for name in LIBPQ_SERVER_VARIABLES):
+        return ""
+    return None
+
+
+def resolve_dsn(flowfile_database: str | None = None, flow_dir: str | None = None) -> str:
+    """The DSN to connect with: the configured one, else the embedded server of the project whose .flow is `flow_dir`."""
+    dsn = configured_dsn(flowfile_database)
+    if dsn is None:
+        if flow_dir is None:
+            return ""
+        from .embedded_db import url
+
+        return url(flow_dir)
+    return dsn
 
 
 def redact(dsn: str) -> str:

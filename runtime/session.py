@@ -35,6 +35,26 @@ class Session:
         self.factory = TaskFactory(self.checked, self.clock)
         self._markers = None
         self.database_error = None
+        self._embedded = None  # the project's embedded PostgreSQL, once a task or check needed it
+
+    def database_url(self) -> str:
+        """The project's database; with none configured, the embedded server, started on first use.
+
+        Raises DatabaseUnavailable when it cannot be reached or started.
+        """
+        from .db import DatabaseError, configured_dsn
+
+        dsn = configured_dsn(self.checked.database)
+        if dsn is not None:
+            return dsn
+        if self._embedded is None:
+            from .embedded_db import EmbeddedServer
+
+            self._embedded = EmbeddedServer(self.flow_dir)
+        try:
+            return self._embedded.acquire()
+        except DatabaseError as exc:
+            raise targets.DatabaseUnavailable(str(exc)) from None
 
     def roots(self, names: list) -> list:
         from flow.compiler.errors import Diagnostic, UsageError
@@ -52,10 +72,10 @@ class Session:
 
     def markers(self, update_ids: list) -> set:
         """Marker rows present for table outputs (one query); raises DatabaseUnavailable."""
-        from .db import DatabaseError, connections, resolve_dsn
+        from .db import DatabaseError, connections
         from .tables import existing_markers
 
-        dsn = resolve_dsn(self.checked.database)
+        dsn = self.database_url()
         try:
             return existing_markers(connections.get(dsn), update_ids)
         except DatabaseError as exc:
@@ -66,9 +86,12 @@ class Session:
         return targets.complete(tasks, self.markers)
 
     def close(self) -> None:
-        """Close the database connection the marker checks opened, if any (workers close their own)."""
+        """Close the database connection the marker checks opened, if any (workers close their own),
+        then stop the embedded server if this was the last flow process using it."""
         if "flow.runtime.db" in sys.modules:
             sys.modules["flow.runtime.db"].close_all()
+        if self._embedded is not None:
+            self._embedded.release()
 
 
 def render_error(exc) -> str:

@@ -38,6 +38,7 @@ def run_status(flowfile: str, names: list, today: str | None = None) -> int:
                         seen.add(child)
                         next_level.append(child)
         level = next_level
+    session.close()  # nothing below needs the database: an embedded server stops now
     # 2. failures of the last attempts, in one query
     last = {}
     if os.path.isdir(session.flow_dir):

