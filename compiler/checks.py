@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from . import nodes as n
 from . import types as t
+from .commands import check_action
 from .errors import Diagnostic, FlowCheckError, did_you_mean, error
 from .expressions import CLOCK_NAMES, LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
 
@@ -139,6 +140,12 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         info = _check_rule(rule, ranges, rules, errors)
         if info is not None:
             infos.setdefault(rule.name, info)
+
+    programs = [rule for rule in flowfile.rules if isinstance(rule.action, (n.CommandAction, n.ShellAction))]
+    if programs:
+        lines = text.splitlines()
+        for rule in programs:
+            errors.extend(check_action(rule, lines))
 
     targets = {}
     for decl in flowfile.targets:
@@ -277,7 +284,8 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
                             hint="an external rule's output is made outside flow; remove the action"))
     if not rule.external and rule.action is None:
         errors.append(error("E205", f"rule '{rule.name}' has no action", rule.name_span,
-                            hint="add python:, spark:, spark-submit:, sql: or load:, or declare it 'external rule'"))
+                            hint="add python:, spark:, spark-submit:, sql:, load:, command: or shell:, "
+                            "or declare it 'external rule'"))
     if rule.action is not None and rule.action.kind in ("sql", "load") and rule.output is not None:
         if rule.output.kind != "table":
             errors.append(error("E209", f"a {rule.action.kind} action writes a table; declare: output: table \"name\"",
@@ -296,7 +304,8 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
                     hint="see docs/spark.md for the settings spark-submit takes"))
     for setting in rule.settings:
         if setting.key not in RULE_SETTINGS:
-            guess = did_you_mean(setting.key, RULE_SETTINGS + ("output", "requires", "python", "spark", "sql", "load"))
+            guess = did_you_mean(setting.key, RULE_SETTINGS + ("output", "requires", "python", "spark", "sql", "load",
+                                                          "command", "shell"))
             errors.append(error("E701", f"unknown rule setting '{setting.key}'" + (f" (did you mean '{guess}'?)" if
                                 guess else ""), setting.span))
         elif setting.key == "retries" and (not isinstance(setting.value, int) or isinstance(setting.value, bool)

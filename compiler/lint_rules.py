@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
+from . import commands
 from . import nodes as n
 from . import pyresolve
 from . import types as t
@@ -161,6 +162,8 @@ def _names_used_by_action(ctx: LintContext, rule: n.Rule) -> Optional[set]:
         if found.signature is None or found.signature.takes_anything:
             return None
         return set(found.signature.required + found.signature.optional)
+    if action.kind in ("command", "shell"):
+        return commands.names_used(action)
     if action.kind == "spark-submit":
         if action.args is None:
             # the app gets OUTPUT INPUT...: the significant parameters reach it through the output
@@ -241,6 +244,34 @@ def spark_submit_apps(ctx: LintContext):
             yield error("E405", f"spark-submit application '{action.app}' does not exist",
                         _find_in_line(ctx, action.span, f'"{action.app}"', after=":"),
                         hint="the path is relative to the Flowfile's directory")
+
+
+# ---------------------------------------------------------------------------- W103: programs
+
+
+@lint_rule("W103", summary="a command: program that is not found (looked up, never run)")
+def command_programs(ctx: LintContext):
+    import shutil
+
+    for rule in ctx.flowfile.rules:
+        program = commands.program(rule.action)
+        if not program:
+            continue
+        span = rule.action.arg_spans[0]
+        if "/" in program:
+            # the program starts in the action's cwd (the Flowfile's directory unless cwd: says otherwise)
+            cwd = commands.settings(rule.action).get("cwd")
+            base = os.path.join(ctx.directory, cwd) if isinstance(cwd, str) else ctx.directory
+            path = os.path.join(base, os.path.expanduser(program))
+            if not os.path.isfile(path):
+                yield warning("W103", f"program '{program}' does not exist", span,
+                              hint="a relative path starts from the Flowfile's directory (or the cwd: setting)")
+            elif not os.access(path, os.X_OK):
+                yield warning("W103", f"program '{program}' is not executable", span,
+                              hint=f"chmod +x {program}")
+        elif shutil.which(program) is None:
+            yield warning("W103", f"program '{program}' is not found on PATH", span,
+                          hint="install it, or give its path (a relative one starts from the Flowfile's directory)")
 
 
 # ---------------------------------------------------------------------------- E501: secrets

@@ -228,7 +228,40 @@ class LoadAction:
     kind: str = "load"
 
 
-Action = Union[PythonAction, SparkAction, SparkSubmitAction, SqlAction, LoadAction]
+# What the settings block under a `command:` or `shell:` may set.
+COMMAND_SETTINGS = ("env", "cwd", "stdout")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAction:
+    """`command: ["prog", "arg", "{output}", "{inputs}"]`: a program and its arguments, run without a shell.
+
+    Each argument is a pattern over the task's parameters; `arg_spans` says where each was written
+    (its quotes included). `settings` is the indented block under it (env, cwd, stdout).
+    """
+
+    args: tuple[str, ...]
+    span: Span
+    arg_spans: tuple[Span, ...] = ()
+    settings: tuple[Setting, ...] = ()
+    kind: str = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class ShellAction:
+    """`shell: "cut -f2 {inputs} | sort > {output}"`: one line for /bin/sh -c, each substituted value quoted.
+
+    `script_span` is where the string was written, its quotes included.
+    """
+
+    script: str
+    span: Span
+    script_span: Span
+    settings: tuple[Setting, ...] = ()
+    kind: str = "shell"
+
+
+Action = Union[PythonAction, SparkAction, SparkSubmitAction, SqlAction, LoadAction, CommandAction, ShellAction]
 
 
 @dataclass(frozen=True, slots=True)

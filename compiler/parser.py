@@ -470,6 +470,26 @@ class ToNodes(Transformer):
             return n.SqlAction(None, text, self._span(meta), start)
         return n.SqlAction(text, None, self._span(meta), start)
 
+    def command_entry(self, meta, children):
+        value, *settings = children
+        items = value.items if isinstance(value, n.ListExpr) else ()
+        strings = all(isinstance(item, n.Literal) and item.kind == "str" for item in items)
+        if not items or not strings:
+            bad = value if not items else next(i for i in items if not (isinstance(i, n.Literal) and i.kind == "str"))
+            message = ("command: takes a list of strings, the program first" if not isinstance(value, n.ListExpr)
+                       else "command: needs at least the program" if not items
+                       else "each argument of command: is a string in double quotes")
+            raise FlowSyntaxError(error("E009", message, _expr_span(bad) or self._span(meta),
+                                        hint='for example: command: ["gzip", "-c", "{input}"]; '
+                                        'for a line with pipes or redirections, use shell:'))
+        return n.CommandAction(tuple(item.value for item in items), self._span(meta),
+                               tuple(item.span for item in items), tuple(s for s in settings if s is not None))
+
+    def shell_entry(self, meta, children):
+        token, *settings = children
+        return n.ShellAction(_unquote(token), self._span(meta), self._tspan(token),
+                             tuple(s for s in settings if s is not None))
+
     def column_type(self, meta, children):
         words = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
         numbers = [str(c) for c in children if isinstance(c, Token) and c.type == "INT"]
@@ -537,7 +557,8 @@ class ToNodes(Transformer):
                 output = entry
             elif isinstance(entry, tuple) and entry[0] == "requires":
                 requires = requires + tuple(entry[1])
-            elif isinstance(entry, (n.PythonAction, n.SparkAction, n.SparkSubmitAction, n.SqlAction, n.LoadAction)):
+            elif isinstance(entry, (n.PythonAction, n.SparkAction, n.SparkSubmitAction, n.SqlAction, n.LoadAction,
+                                    n.CommandAction, n.ShellAction)):
                 if action is not None:
                     raise FlowSyntaxError(
                         error("E008", f"rule '{name}' has two actions ({action.kind} and {entry.kind})", entry.span,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from . import targets
+from .command_lane import PROGRAM_ACTIONS, CommandLane
 from .plan import Plan
 from .workers import WORKER_ACTIONS, Job, WorkerPool
 
@@ -68,6 +69,7 @@ class Executor:
         self.requirements = requirements
         self.spark = spark  # SparkLane or None, made on the first Spark task
         self.markers = markers
+        self.commands = None  # CommandLane, made on the first command: or shell: task
         self.outcome = Outcome()
         self.flowfile_dir = os.getcwd()
         self._pool = None
@@ -207,6 +209,11 @@ class Executor:
                 self.spark = SparkLane(self.flowfile, self.jobs)
             self._threads_running += 1
             self.spark.submit(seq, task, inputs, temp, self._log_path(task), timeout, self._thread_done)
+        elif action.kind in PROGRAM_ACTIONS:
+            if self.commands is None:
+                self.commands = CommandLane(self.jobs)
+            self._threads_running += 1
+            self.commands.submit(seq, task, inputs, temp, self._log_path(task), timeout, self._thread_done)
         else:
             del self._running[seq]
             self._finish(task, attempt, False, f"{action.kind} actions are not supported yet", None, None, 0.0,
@@ -294,6 +301,8 @@ class Executor:
             if running.queued:  # never started: the worker ahead of it is stopped on its own account
                 return
             self._send_again(self._pool.kill(running.worker))
+        elif self.commands is not None and running.task.info.node.action.kind in PROGRAM_ACTIONS:
+            self.commands.cancel(running.task)
         elif self.spark is not None:
             self.spark.cancel(running.task)
         if running.temp:
@@ -365,6 +374,8 @@ class Executor:
             self._pool.close()
         if self.spark is not None:
             self.spark.close()
+        if self.commands is not None:
+            self.commands.close()
         self._wake_r.close()
         self._wake_w.close()
 

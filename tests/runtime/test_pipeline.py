@@ -191,3 +191,18 @@ def test_the_last_7_closed_days_with_the_date_pinned(clone):
     week = flow(clone, "build", "top_artists_2012-W23.tsv", "--today", "2012-06-11")
     assert week.returncode == 0, week.stderr
     assert "- 3 daily_artist_streams(2012-06-08 .. 2012-06-10)" in week.stdout
+
+
+def test_shell_variant_gives_byte_identical_top10(clone, tmp_path_factory):
+    python_result = flow(clone, "build", "top_artists_2012-06.tsv")
+    assert python_result.returncode == 0, python_result.stderr
+    shell_clone = tmp_path_factory.mktemp("shell")
+    shutil.copy(clone / "Flowfile", shell_clone / "Flowfile")
+    shutil.copytree(clone / "examples", shell_clone / "examples")
+    shell_result = flow(shell_clone, "build", 'top_artists(2012-06, engine="shell")')
+    assert shell_result.returncode == 0, shell_result.stdout + shell_result.stderr
+    assert not (shell_clone / "data" / "artist_streams_2012-06.tsv").exists()  # the shell branch was taken
+    assert (shell_clone / "data" / "artist_streams_shell_2012-06.tsv").read_bytes() == \
+        (clone / "data" / "artist_streams_2012-06.tsv").read_bytes()
+    assert (shell_clone / "data" / "top_artists_2012-06.tsv").read_bytes() == \
+        (clone / "data" / "top_artists_2012-06.tsv").read_bytes()
