@@ -101,7 +101,13 @@ class WorkerPool:
         else:
             worker = self.idle.pop() if self.idle else self._spawn()
         worker.jobs.append(job)
-        worker.conn.send(job)
+        try:
+            worker.conn.send(job)
+        except OSError:
+            if behind is None:
+                raise
+            # The worker ahead died just now: receive() reads its end and gives this job (never
+            # started) back to be sent again, as for any job queued behind a worker that dies.
         self.busy[worker.conn] = worker
         return worker
 
