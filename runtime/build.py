@@ -117,7 +117,7 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
 
     # 3. run
     from .executor import Executor
-    from .history import History
+    from .history import History, StateError
     from .locks import TaskLocks
     from .plan import Plan
     from .workers import WORKER_ACTIONS
@@ -133,8 +133,13 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
         session.database_url()  # an embedded server starts here, before any worker connects to it
     targets.sweep({os.path.dirname(t.output) for t in to_run if t.info.output.kind != "table"})
     history = History(session.flow_dir)
-    run_id = history.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])
-    locks = TaskLocks(session.flow_dir)
+    try:
+        run_id = history.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])
+        locks = TaskLocks(session.flow_dir)
+    except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
+        history.close()
+        print(f"error: {_state_problem(exc, session.flow_dir)}", file=sys.stderr)
+        return EXIT_FAILED
     plan = Plan(to_run, _graph_requirements(nx_graph), dependents, missing, options.keep_going)
     reporter = make_reporter(stream, options.quiet, options.verbose)
     spark = None
@@ -155,16 +160,33 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
                            options.jobs)
     _report_missing(reporter, missing)
     started = time.monotonic()
+    problems: list = []
     try:
         outcome = executor.run()
         summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
         reporter.build_finished(summary)
-        history.finish_run(run_id, _status_word(code), summary.counts())
+        try:
+            history.finish_run(run_id, _status_word(code), summary.counts())
+        except StateError as exc:  # a full disk must not turn a finished build into a crash
+            problems.append(str(exc))
     finally:
         locks.close()
         reporter.close()  # also on an unexpected error: the live display must give the terminal back
-        history.close()
+        try:
+            history.close()
+        except StateError as exc:
+            problems.append(str(exc))
+        for problem in dict.fromkeys(problems):
+            print(f"warning: {problem}", file=sys.stderr)
     return code
+
+
+def _state_problem(exc: Exception, flow_dir: str) -> str:
+    """One line for state that cannot be written: the history's own message, or the OS error on .flow/."""
+    if isinstance(exc, OSError):
+        where = os.path.relpath(exc.filename, os.path.dirname(flow_dir)) if exc.filename else ".flow/"
+        return f"cannot write {where}: {exc.strerror or exc}"
+    return str(exc)
 
 
 def _has_tables(tasks) -> bool:

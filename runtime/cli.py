@@ -133,7 +133,8 @@ def status(targets, flowfile, today):
 
 @cli.command()
 @_flowfile_option
-@click.option("-n", "--runs", "limit", default=10, show_default=True, help="how many recent runs to show")
+@click.option("-n", "--runs", "limit", default=10, show_default=True, type=click.IntRange(1),
+              help="how many recent runs to show")
 @click.option("--prune", "keep", type=click.IntRange(0), metavar="N",
               help="delete the history of all but the newest N runs instead")
 def log(flowfile, limit, keep):

@@ -77,6 +77,10 @@ _ATTEMPT_COLUMNS = ("run_id", "task_id", "rule", "params_json", "output", "statu
                     "duration", "host", "error")
 
 
+class StateError(Exception):
+    """The history cannot be written or read; the message is one line naming the file and why."""
+
+
 class History:
     """The run history of one project: buffered writes, a few reads; safe to share between threads.
 
@@ -92,6 +96,7 @@ class History:
         self.max_age = max_age
         self._clock = clock
         self._conn: Optional[sqlite3.Connection] = None
+        self._read_conn: Optional[sqlite3.Connection] = None  # read-only, for a process that only reads
         self._pid = 0
         self._host = hostname()
         self._rows: list = []
@@ -101,13 +106,16 @@ class History:
     # ------------------------------------------------------------------ writing
 
     def start_run(self, command: str, targets: list) -> int:
-        """Insert a run (status "running") at once and return its id."""
+        """Insert a run (status "running") at once and return its id; StateError if the history cannot be written."""
         with self._lock:
-            conn = self._db()
-            with _transaction(conn):
-                cursor = conn.execute(
-                    "INSERT INTO runs (started, command, targets, status, host, pid) VALUES (?, ?, ?, ?, ?, ?)",
-                    (time.time(), command, json.dumps(list(targets)), "running", self._host, os.getpid()))
+            try:
+                conn = self._db()
+                with _transaction(conn):
+                    cursor = conn.execute(
+                        "INSERT INTO runs (started, command, targets, status, host, pid) VALUES (?, ?, ?, ?, ?, ?)",
+                        (time.time(), command, json.dumps(list(targets)), "running", self._host, os.getpid()))
+            except (sqlite3.Error, OSError) as exc:
+                raise StateError(f"cannot write {self._shown_path()}: {_reason(exc)}") from None
             return cursor.lastrowid
 
     def record(self, run_id: int, task, status: str, attempt: int, started: float, duration: float,
@@ -140,16 +148,45 @@ class History:
             self._flush()
 
     def finish_run(self, run_id: int, status: str, counts: dict) -> None:
-        """Write the buffer, then the run's end: its status and its counts per outcome."""
+        """Write the buffer, then the run's end: its status and its counts per outcome.
+
+        When the buffer cannot be written (a full disk), its rows are given up and the run's end is
+        still tried, after a checkpoint that may free room in the write-ahead log, so `flow log`
+        does not show a finished build as died. StateError says what was lost.
+        """
         with self._lock:
-            self._flush()
-            conn = self._db()
-            with _transaction(conn):
-                conn.execute("UPDATE runs SET finished = ?, status = ?, counts_json = ? WHERE id = ?",
-                             (time.time(), status, json.dumps(counts, sort_keys=True), run_id))
+            lost = None
+            try:
+                self._flush()
+            except (sqlite3.Error, OSError) as exc:
+                lost = f"{len(self._rows):,} task attempts of this run were not recorded ({_reason(exc)})"
+                self._rows = []
+            values = (time.time(), status, json.dumps(counts, sort_keys=True), run_id)
+            try:
+                self._update_run(values)
+            except (sqlite3.Error, OSError):
+                try:
+                    self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._update_run(values)
+                except (sqlite3.Error, OSError) as exc:
+                    raise StateError(f"cannot write {self._shown_path()}: {_reason(exc)}; `flow log` will show"
+                                     f" this run as died") from None
+            if lost:
+                raise StateError(f"cannot write {self._shown_path()}: {lost}")
+
+    def _update_run(self, values: tuple) -> None:
+        conn = self._db()
+        with _transaction(conn):
+            conn.execute("UPDATE runs SET finished = ?, status = ?, counts_json = ? WHERE id = ?", values)
 
     def prune(self, keep_runs: int) -> int:
         """Delete all but the newest `keep_runs` runs with their attempts; return how many runs went."""
+        try:
+            return self._prune(keep_runs)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot prune the run history {self._shown_path()}: {_reason(exc)}") from None
+
+    def _prune(self, keep_runs: int) -> int:
         with self._lock:
             self._flush()
             conn = self._db()
@@ -164,14 +201,26 @@ class History:
             return removed
 
     def close(self) -> None:
-        """Write the buffer and close the database; the object may be used again afterwards."""
+        """Write the buffer and close the database; the object may be used again afterwards.
+
+        StateError if the buffer could not be written (the connection is closed all the same).
+        """
         with self._lock:
             try:
                 self._flush()
+            except (sqlite3.Error, OSError) as exc:
+                lost = len(self._rows)
+                self._rows = []
+                raise StateError(f"cannot write {self._shown_path()}: {lost:,} task attempts were not recorded"
+                                 f" ({_reason(exc)})") from None
             finally:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+                for conn in (self._conn, self._read_conn):
+                    if conn is not None:
+                        try:
+                            conn.close()
+                        except sqlite3.Error:
+                            pass
+                self._conn = self._read_conn = None
 
     def __enter__(self) -> "History":
         return self
@@ -260,16 +309,40 @@ class History:
         """A flush from `record`: if another process holds the lock past busy_timeout, keep the rows for later."""
         try:
             self._flush()
-        except sqlite3.OperationalError:
-            self._first_at = now  # try again in max_age; an explicit flush() raises instead
+        except (sqlite3.Error, OSError):
+            self._first_at = now  # try again in max_age; close() or finish_run() say what was lost
 
     def _reader(self) -> Optional[sqlite3.Connection]:
-        """A connection for a read, after writing the buffer; None when no history exists yet."""
+        """A connection for a read, after writing the buffer; None when no history exists yet.
+
+        A process that has written nothing reads through a read-only connection, which needs no
+        room on the disk and no schema change; StateError when the file cannot be read.
+        """
         with self._lock:
             if self._conn is None and not os.path.exists(self.path):
                 return None
-            self._flush()
-            return self._db()
+            try:
+                if self._conn is not None or self._rows:
+                    self._flush()
+                    return self._db()
+                if self._read_conn is None or self._pid != os.getpid():
+                    conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_SECONDS,
+                                           check_same_thread=False)
+                    try:
+                        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails on a non-database
+                    except BaseException:
+                        conn.close()
+                        raise
+                    self._read_conn = conn
+                    self._pid = os.getpid()
+                return self._read_conn
+            except (sqlite3.Error, OSError) as exc:
+                raise StateError(f"cannot read the run history {self._shown_path()}: {_reason(exc)}") from None
+
+    def _shown_path(self) -> str:
+        """The history's path as a user would type it from the project directory."""
+        project = os.path.dirname(os.path.abspath(self.flow_dir))
+        return os.path.relpath(self.path, project) if os.path.abspath(self.path).startswith(project) else self.path
 
     def _db(self) -> sqlite3.Connection:
         # A connection must not cross a fork: a child process opens its own.
@@ -308,6 +381,13 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _reason(exc: BaseException) -> str:
+    """An sqlite3 or OS error as a short phrase: 'disk I/O error', 'Permission denied'."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def hostname() -> str:

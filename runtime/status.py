@@ -7,14 +7,14 @@ import sys
 import time
 
 from . import targets
-from .session import EXIT_OK, Session, lenient_complete, render_error
+from .session import EXIT_FAILED, EXIT_OK, Session, lenient_complete, render_error
 
 
 def run_status(flowfile: str, names: list, today: str | None = None) -> int:
     """Print the dependency tree of the targets with complete / missing / failed-last-time marks."""
     from flow.compiler.errors import FlowError
 
-    from .history import History
+    from .history import History, StateError
 
     try:
         session = Session(flowfile, today)
@@ -43,7 +43,10 @@ def run_status(flowfile: str, names: list, today: str | None = None) -> int:
     last = {}
     if os.path.isdir(session.flow_dir):
         history = History(session.flow_dir)
-        last = history.last_status([t.id for t in seen if t not in done])
+        try:
+            last = history.last_status([t.id for t in seen if t not in done])
+        except StateError as exc:  # the tree is still worth showing without the failure marks
+            print(f"warning: {exc}", file=sys.stderr)
         history.close()
     # 3. print depth first, each task's requirements once
     lines: list = []
@@ -94,7 +97,7 @@ def _run_state(run: dict) -> str:
 
 def run_log(flowfile: str, limit: int, keep: int | None = None) -> int:
     """Print recent runs, newest first, with their failed tasks; or keep only the newest `keep` runs."""
-    from .history import History
+    from .history import History, StateError
 
     directory = os.path.dirname(os.path.abspath(flowfile))
     flow_dir = os.path.join(directory, ".flow")
@@ -102,17 +105,24 @@ def run_log(flowfile: str, limit: int, keep: int | None = None) -> int:
         print("no runs recorded yet")
         return EXIT_OK
     history = History(flow_dir)
-    if keep is not None:
-        removed = history.prune(keep)
-        history.close()
-        print(f"deleted the history of {removed} run{'s' if removed != 1 else ''}, kept the newest {keep}")
-        return EXIT_OK
-    for run in history.recent_runs(limit):
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
-        counts = run.get("counts") or {}
-        summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v)
-        print(f"#{run['id']}  {started}  {_run_state(run)}  {run['command']}  {summary}")
-        for attempt in history.failed_attempts(run["id"])[:10]:
-            print(f"    {attempt['status']}: {attempt['task_id']}: {attempt['error']}")
-    history.close()
+    try:
+        if keep is not None:
+            removed = history.prune(keep)
+            print(f"deleted the history of {removed} run{'s' if removed != 1 else ''}, kept the newest {keep}")
+            return EXIT_OK
+        for run in history.recent_runs(limit):
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
+            counts = run.get("counts") or {}
+            summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if v)
+            print(f"#{run['id']}  {started}  {_run_state(run)}  {run['command']}  {summary}")
+            for attempt in history.failed_attempts(run["id"])[:10]:
+                print(f"    {attempt['status']}: {attempt['task_id']}: {attempt['error']}")
+    except StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        try:
+            history.close()
+        except StateError:
+            pass  # only prune writes, and it has already said what went wrong
     return EXIT_OK

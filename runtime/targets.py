@@ -81,7 +81,12 @@ def prepare(output: str) -> None:
     """Make sure the output's directory exists (asked of the disk once per directory per process)."""
     head = output.rpartition("/")[0]
     if head and head not in _made_dirs:
-        os.makedirs(head, exist_ok=True)
+        try:
+            os.makedirs(head, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            from .actions.base import ActionFailed
+
+            raise ActionFailed(f"cannot make the directory '{head}' for '{output}': a file is in the way") from None
         _made_dirs.add(head)
 
 
@@ -115,7 +120,7 @@ def remove_path(path: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # gone, or its directory is a file: nothing to remove
         pass
 
 
