@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import targets
+from .limits import TaskCounter, TooManyTasks, max_tasks
 from .session import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -36,6 +37,7 @@ class BuildOptions:
     verbose: bool = False
     today: str | None = None  # pins the build's date (--today); else FLOW_TODAY, else the clock
     allow_open: bool = False  # build tasks whose period has not ended (--allow-open)
+    max_tasks: int | None = None  # --max-tasks; else FLOW_MAX_TASKS, else limits.DEFAULT_MAX_TASKS; 0: none
 
 
 def run_build(options: BuildOptions) -> int:
@@ -56,6 +58,9 @@ def run_build(options: BuildOptions) -> int:
     except targets.DatabaseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except TooManyTasks as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     finally:
         session.close()
 
@@ -93,7 +98,8 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
         descend = lambda task: not task.info.node.external  # noqa: E731
     else:
         descend = forced_roots.__contains__
-    graph = build_graph(session.factory, roots, complete, descend)
+    counter = TaskCounter(max_tasks(options.max_tasks), roots)
+    graph = build_graph(counter.factory(session.factory), roots, counter.complete(complete), descend)
     nx_graph = graph.graph
     finished = graph.complete
     if options.force_upstream:

@@ -61,8 +61,10 @@ def cli():
 @click.option("-v", "--verbose", is_flag=True, help="print every task as it starts and ends")
 @_today_option
 @click.option("--allow-open", is_flag=True, help="build tasks whose date, hour or interval has not ended yet")
+@click.option("--max-tasks", type=click.IntRange(0), metavar="N",
+              help="refuse to plan more than N tasks (default 1,000,000 or FLOW_MAX_TASKS; 0: no limit)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
-          today, allow_open):
+          today, allow_open, max_tasks):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
     from .build import BuildOptions, run_build
 
@@ -70,6 +72,7 @@ def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, n
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
         force=force or force_upstream, force_upstream=force_upstream, wait=not no_wait,
         spark_master=spark_master, quiet=quiet, verbose=verbose, today=today, allow_open=allow_open,
+        max_tasks=max_tasks,
     )
     sys.exit(run_build(options))
 
@@ -197,7 +200,7 @@ def _route(args: list) -> list:
     """`flow`, `flow TARGET...` and `flow --dry-run` mean `flow build ...`."""
     if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
         return args
-    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--today"}
+    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today"}
     skip = False
     for index, arg in enumerate(args):
         if skip:
