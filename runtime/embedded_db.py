@@ -188,6 +188,9 @@ class EmbeddedServer:
             fcntl.flock(users_fd, fcntl.LOCK_SH)  # never waits: exclusive holders hold the decision lock too
             try:
                 self._ensure_running()
+            except OSError as exc:  # a directory flow cannot create, chown or read
+                os.close(users_fd)
+                raise DatabaseError(f"cannot start the embedded PostgreSQL: {exc}") from None
             except BaseException:
                 os.close(users_fd)
                 raise
@@ -325,6 +328,9 @@ class EmbeddedServer:
                 os.chmod(self.home, mode | 0o011)
             self._check_reachable(account, bin_dir)
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            if os.path.exists(self.data):  # initdb renames a whole cluster into place: someone else put this here
+                raise DatabaseError(f"{self.data} is not a PostgreSQL cluster: move it away, or delete "
+                                    f"{self.home} to start the embedded database afresh")
             self._initdb(bin_dir, account)
         self._prepare_socket_dir(account)
         self._start(bin_dir, account)

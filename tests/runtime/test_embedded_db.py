@@ -460,3 +460,15 @@ def test_socket_directory_is_in_the_project_unless_the_path_is_too_long():
     short = socket_directory(long_dir)
     assert short.startswith("/tmp/flow-pg-") and len(os.path.join(short, SOCKET_NAME)) <= MAX_SOCKET_PATH
     assert socket_directory(long_dir) == short != socket_directory("/srv/" + "y" * 100 + "/.flow")
+
+
+def test_a_data_directory_that_is_not_a_cluster_is_one_line_and_left_alone(project):
+    write(project, "Flowfile", ONE_TABLE)
+    data = os.path.join(project, ".flow", "db", "data")
+    os.makedirs(data)
+    write(data, "notes.txt", "mine\n")
+    result = flow(project, "build", "one(2012-01-01)")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: {data} is not a PostgreSQL cluster: move it away, or delete "
+                                     f"{project}/.flow/db to start the embedded database afresh")
+    assert os.listdir(data) == ["notes.txt"]
