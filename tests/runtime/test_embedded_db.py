@@ -401,6 +401,21 @@ def test_as_root_the_server_runs_as_an_unprivileged_account_and_only_flow_db_cha
 
 
 @root_only
+def test_as_root_in_a_project_of_another_account_the_server_runs_as_that_owner(project):
+    import pwd
+
+    owner = pwd.getpwnam("daemon")  # an existing unprivileged account (Debian's base system has it)
+    write(project, "Flowfile", ONE_TABLE)
+    os.chown(project, owner.pw_uid, owner.pw_gid)
+    result = flow(project, "build", "one(2012-01-01)")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = os.stat(os.path.join(project, ".flow", "db", "data"))
+    assert data.st_uid == owner.pw_uid
+    assert query(project, "SELECT count(*) FROM ones") == "1"
+    assert server_pids(project) == []
+
+
+@root_only
 def test_as_root_a_project_the_account_cannot_reach_is_one_line_saying_what_to_do():
     home = tempfile.mkdtemp(prefix="flow-home-")  # mode 0700, like /root
     try:
