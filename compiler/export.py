@@ -1,4 +1,4 @@
-"""`flow graph` and `flow list`: the task or rule graph as dot, mermaid or JSON, and a plain listing of a Flowfile.
+"""The task or rule graph as dot, mermaid or JSON, and a plain listing of a Flowfile (for `flow graph` and `flow list`).
 
 Edges point from a task (or rule) to what it requires: `[a, b]` means a requires b.
 """
@@ -6,12 +6,10 @@ Edges point from a task (or rule) to what it requires: `[a, b]` means a requires
 from __future__ import annotations
 
 import json
-import sys
 from typing import Optional
 
 from . import nodes as n
 from . import types as t
-from .errors import FlowError, render_all
 from .lint_rules import calls
 
 FORMATS = ("dot", "mermaid", "json")
@@ -119,47 +117,7 @@ def to_mermaid(graph: Graph) -> str:
     return "\n".join(lines)
 
 
-_WRITERS = {"dot": to_dot, "mermaid": to_mermaid, "json": to_json}
-
-
-# ---------------------------------------------------------------------------- commands
-
-
-def graph_command(path: str, targets: list, fmt: str = "dot", out=None, err=None, make_clock=None) -> int:
-    """Print the task graph of `targets`, or the rule graph when there are none; 2 on a Flowfile error.
-
-    `make_clock(timezone)` gives the build's clock for ranges relative to today (the caller reads it).
-    """
-    out = out or sys.stdout
-    try:
-        checked = _load(path)
-        clock = make_clock(checked.timezone) if make_clock and checked.uses_clock else None
-        graph = task_graph(checked, targets, clock) if targets else rule_graph(checked.ast)
-    except FlowError as exc:
-        print(render_all(exc.diagnostics), file=err or sys.stderr)
-        return exc.exit_code if exc.exit_code != 1 else 2
-    print(_WRITERS[fmt](graph), file=out)
-    return 0
-
-
-def list_command(path: str, out=None, err=None, make_clock=None) -> int:
-    """Print the rules, targets, ranges and default of a Flowfile; 2 on a Flowfile error."""
-    out = out or sys.stdout
-    try:
-        checked = _load(path)
-        clock = make_clock(checked.timezone) if make_clock and checked.uses_clock else None
-        text = listing(checked, clock)
-    except FlowError as exc:
-        print(render_all(exc.diagnostics), file=err or sys.stderr)
-        return 2
-    print(text, file=out)
-    return 0
-
-
-def _load(path: str):
-    from .loader import load
-
-    return load(path)
+WRITERS = {"dot": to_dot, "mermaid": to_mermaid, "json": to_json}  # format -> Graph -> text
 
 
 def resolved_ranges(factory) -> list:

@@ -178,51 +178,72 @@ class TaskGraph:
         return self.graph.number_of_nodes()
 
 
-def build_graph(
+def walk(
     factory: TaskFactory,
     roots: Iterable[Task],
-    complete: Callable[[list], set],
+    complete: Optional[Callable[[list], set]] = None,
     descend_into_complete: Optional[Callable[[Task], bool]] = None,
-) -> TaskGraph:
-    """Grow the graph breadth first from `roots`, asking `complete(tasks)` one level at a time.
+):
+    """Visit the tasks reached from `roots` breadth first, one level at a time: the one walk of the task graph.
 
-    1. Ask which tasks of the current level are complete (one bulk call per level).
-    2. Follow the requirements of the incomplete ones (and of complete ones that
-       `descend_into_complete` names, such as tasks a user forces).
-    3. Repeat with the requirements not seen before; then check the result has no cycle.
+    Yields `(level, finished, expanded, edges)` per level:
+    1. `finished = complete(level)`, one bulk call per level (nothing is finished without `complete`);
+    2. the level's tasks that are neither finished (unless `descend_into_complete` names them) nor
+       external are expanded: their requirements are followed, as `edges` (task, requirement);
+       a complete task's requirements are never looked at (Luigi's rule);
+    3. the next level is the requirements not seen before. The caller may stop after any level.
     """
-    import networkx as nx
-
-    graph = nx.DiGraph()
     roots = list(dict.fromkeys(roots))
-    graph.add_nodes_from(roots)
-    expanded: set = set()
-    done: set = set()
     seen = set(roots)
     level = roots
     requirements = factory.requirements
     while level:
-        finished = complete(level)
-        done.update(finished)
+        finished = complete(level) if complete is not None else set()
         next_level = []
+        expanded = []
         edges = []
         for task in level:
             if task in finished and not (descend_into_complete and descend_into_complete(task)):
                 continue
             if task.info.node.external:
                 continue
-            expanded.add(task)
+            expanded.append(task)
             for child in requirements(task):
                 edges.append((task, child))
                 if child not in seen:
                     seen.add(child)
                     next_level.append(child)
+        yield level, finished, expanded, edges
+        level = next_level
+
+
+def build_graph(
+    factory: TaskFactory,
+    roots: Iterable[Task],
+    complete: Callable[[list], set],
+    descend_into_complete: Optional[Callable[[Task], bool]] = None,
+) -> TaskGraph:
+    """The graph `walk` reaches from `roots`, as a networkx DiGraph, checked for cycles.
+
+    `complete(tasks)` is asked once per level; complete tasks are leaves, unless
+    `descend_into_complete` names them (tasks a user forces).
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    roots = list(dict.fromkeys(roots))
+    graph.add_nodes_from(roots)
+    expanded_all: set = set()
+    done: set = set()
+    for _, finished, expanded, edges in walk(factory, roots, complete, descend_into_complete):
+        done.update(finished)
+        expanded_all.update(expanded)
         graph.add_edges_from(edges)
-        if len(seen) > MAX_TASKS:
+        if graph.number_of_nodes() > MAX_TASKS:
             raise FlowCheckError(error(
                 "E801", f"more than {MAX_TASKS:,} tasks: a requirement chain seems never to end",
                 None, hint="a rule that requires itself (day - 1) needs a condition that stops it"))
-        level = next_level
+    expanded = expanded_all
     if expanded and factory.flowfile.recursive_rules and not nx.is_directed_acyclic_graph(graph):
         cycle = nx.find_cycle(graph)
         path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id

@@ -1,4 +1,4 @@
-"""`flow lint`: parse, check and run the lint rules, honour `# noqa`, print text, JSON or GitHub annotations.
+"""Lint a Flowfile: parse, check and run the lint rules, honour `# noqa`; render as text, JSON or GitHub annotations.
 
 Exit codes: 0 nothing reported; 1 at least one error or warning reported (CI should fail on
 warnings too: silence a deliberate one with `# noqa: CODE`); 2 the Flowfile cannot be read, or
@@ -10,9 +10,7 @@ Everything the lint rules report (W1xx, E4xx, E5xx, E6xx) can be, on the line it
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from typing import Optional
 
 from .checks import check
@@ -98,29 +96,12 @@ def _in_file_order(diagnostics: list, ctx: LintContext) -> list:
     return sorted(diagnostics, key=key)
 
 
-# ---------------------------------------------------------------------------- the command
+def lint_source(path: str) -> tuple[list[Diagnostic], str, str]:
+    """Every problem in the Flowfile at `path` in file order, the name to show for the file, and its text.
 
-
-def lint_command(path: str, fmt: str = "text", out=None, err=None) -> int:
-    """Lint the Flowfile at `path` and print the result in `fmt`; return the exit code."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    try:
-        diagnostics, display, text = _lint(path)
-    except UsageError as exc:
-        print("\n".join(render(d) for d in exc.diagnostics), file=err)
-        return 2
-    except Exception as exc:  # a bug in flow: say so in one line, never with a traceback
-        print(f"flow lint: internal error: {type(exc).__name__}: {exc} (please report this)", file=err)
-        return 2
-    if fmt == "json":
-        print(json.dumps([as_json(d) for d in diagnostics], indent=2), file=out)
-    elif fmt == "github":
-        for diagnostic in diagnostics:
-            print(as_github(diagnostic), file=out)
-    else:
-        print(as_text(diagnostics, display, text), file=out)
-    return 1 if diagnostics else 0
+    Raises UsageError when the file cannot be read. Printing is `flow lint`'s (runtime/commands/lint.py).
+    """
+    return _lint(path)
 
 
 def as_text(diagnostics: list, display: str, text: Optional[str] = None) -> str:

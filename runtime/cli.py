@@ -66,7 +66,7 @@ def cli():
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
           today, allow_open, max_tasks):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
-    from .build import BuildOptions, run_build
+    from .commands.build import BuildOptions, run_build
 
     options = BuildOptions(
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
@@ -83,9 +83,9 @@ def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, n
               help="text for people, json for tools, github for GitHub Actions annotations")
 def lint(flowfile, fmt):
     """Check a Flowfile: exit 0 when clean, 1 when problems are found, 2 when it cannot be read."""
-    from flow.compiler.lint import lint_command
+    from .commands.lint import run_lint
 
-    sys.exit(lint_command(flowfile, fmt))
+    sys.exit(run_lint(flowfile, fmt))
 
 
 @cli.command()
@@ -95,9 +95,9 @@ def lint(flowfile, fmt):
 @_today_option
 def graph(targets, flowfile, fmt, today):
     """Print the task graph of TARGETs, or the rule graph when no target is given."""
-    from flow.compiler.export import graph_command
+    from .commands.graph import run_graph
 
-    sys.exit(graph_command(flowfile, list(targets), fmt, make_clock=_make_clock(today)))
+    sys.exit(run_graph(flowfile, list(targets), fmt, make_clock=_make_clock(today)))
 
 
 @cli.command(name="list")
@@ -105,9 +105,9 @@ def graph(targets, flowfile, fmt, today):
 @_today_option
 def list_(flowfile, today):
     """List rules, targets and ranges (those relative to today resolved) with their doc strings."""
-    from flow.compiler.export import list_command
+    from .commands.graph import run_list
 
-    sys.exit(list_command(flowfile, make_clock=_make_clock(today)))
+    sys.exit(run_list(flowfile, make_clock=_make_clock(today)))
 
 
 @cli.command()
@@ -118,7 +118,7 @@ def list_(flowfile, today):
 @_today_option
 def clean(targets, flowfile, upstream, yes, today):
     """Delete the outputs of TARGETs so that the next build makes them again."""
-    from .clean import run_clean
+    from .commands.clean import run_clean
 
     sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes, today=today))
 
@@ -129,7 +129,7 @@ def clean(targets, flowfile, upstream, yes, today):
 @_today_option
 def status(targets, flowfile, today):
     """Show the dependency tree of TARGETs: complete, missing, failed last time."""
-    from .status import run_status
+    from .commands.status import run_status
 
     sys.exit(run_status(flowfile, list(targets), today=today))
 
@@ -142,7 +142,7 @@ def status(targets, flowfile, today):
               help="delete the history of all but the newest N runs instead")
 def log(flowfile, limit, keep):
     """Show recent runs and their failed tasks (or prune the history)."""
-    from .status import run_log
+    from .commands.status import run_log
 
     sys.exit(run_log(flowfile, limit, keep))
 
@@ -162,7 +162,7 @@ def db():
 @_flowfile_option
 def url(flowfile):
     """Print the URL to connect with (for psql, a notebook or a BI tool)."""
-    from .db_command import run_url
+    from .commands.db import run_url
 
     sys.exit(run_url(flowfile))
 
@@ -173,7 +173,7 @@ def url(flowfile):
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED, metavar="[PSQL ARGS]...")
 def shell(flowfile, sql, psql_args):
     """Open psql on the project's database (-c SQL: run one query)."""
-    from .db_command import run_shell
+    from .commands.db import run_shell
 
     sys.exit(run_shell(flowfile, sql, list(psql_args)))
 
@@ -182,7 +182,7 @@ def shell(flowfile, sql, psql_args):
 @_flowfile_option
 def start(flowfile):
     """Start the embedded server and keep it up until `flow db stop`."""
-    from .db_command import run_start
+    from .commands.db import run_start
 
     sys.exit(run_start(flowfile))
 
@@ -191,7 +191,7 @@ def start(flowfile):
 @_flowfile_option
 def stop(flowfile):
     """Stop the embedded server (when no running flow uses it)."""
-    from .db_command import run_stop
+    from .commands.db import run_stop
 
     sys.exit(run_stop(flowfile))
 

@@ -8,6 +8,9 @@ from typing import Union
 
 from flow.compiler.types import Interval, format_value
 
+# tables are named as such: "top10" alone would read like a file in the working directory
+from .targets import where as _where
+
 # How many ranges or ids of one rule a summary line names before "and N more".
 SHOWN = 3
 # Dry-run lines align outputs in a column, unless an id is longer than this.
@@ -141,11 +144,6 @@ def render_dry_run(order: list, complete_count: int, missing_external: list) -> 
                      f" {'is' if len(missing_external) == 1 else 'are'} missing:")
         lines.extend(f"    {task.id}  {task.output}" for task in missing_external)
     return "\n".join(lines) + "\n"
-
-
-def _where(task) -> str:
-    # tables are named as such: "top10" alone would read like a file in the working directory
-    return "table " + task.output if task.info.output.kind == "table" else task.output
 
 
 # ---------------------------------------------------------------------------- grouping

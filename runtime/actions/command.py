@@ -162,7 +162,8 @@ def run_program(ctx: ActionContext, action, log_path: str, timeout: Optional[flo
         shown = argv[2] if isinstance(action, n.ShellAction) else shlex.join(argv)
         os.write(log_fd, f"$ {shown}\n".encode())
         if capture:
-            out_fd = os.open(ctx.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            # relative to the Flowfile: the main process, where this runs, stays where it was started
+            out_fd = os.open(os.path.join(ctx.flowfile_dir, ctx.output), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_fd if capture else log_fd,
                                    stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
     except BaseException as exc:

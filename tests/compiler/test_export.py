@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from flow.compiler.export import graph_command, list_command
+from flow.runtime.commands.graph import run_graph as graph_command
+from flow.runtime.commands.graph import run_list as list_command
 
 TEXT = '''rule daily(date: date):
     """One day."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flow.compiler.export import graph_command
-from flow.compiler.lint import lint_command
+from flow.runtime.commands.graph import run_graph as graph_command
+from flow.runtime.commands.lint import run_lint as lint_command
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 REGOLD = os.environ.get("FLOW_REGOLD") == "1"

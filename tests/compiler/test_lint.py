@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from flow.compiler import lint as lint_module
-from flow.compiler.lint import lint_command, lint_file
+from flow.compiler.lint import lint_file
+from flow.runtime.commands.lint import run_lint as lint_command
 from flow.compiler.lint_rules import find_secrets
 from flow.compiler.pyresolve import lookup
 

@@ -172,7 +172,7 @@ def test_db_commands_on_the_embedded_server(project):
     assert flow(project, "build", "one(2012-01-01)").returncode == 0
     assert server_pids(project) == [pid]  # kept up: `flow db start` asked for it
     # another program reaches it through the printed URL (psql here)
-    from flow.runtime.db_command import psql_binary
+    from flow.runtime.commands.db import psql_binary
 
     psql = subprocess.run([psql_binary(), url.stdout.strip(), "-Atc", "SELECT count(*) FROM ones"],
                           capture_output=True, text=True, env=environment())

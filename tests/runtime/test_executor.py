@@ -11,8 +11,10 @@ import pytest
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory, build_graph
 from flow.compiler.parser import parse
-from flow.runtime import targets
-from flow.runtime.executor import Executor
+from flow.runtime.targets import Targets
+from flow.runtime.commands.build import make_runners
+from flow.runtime.events import Events, ReporterListener
+from flow.runtime.executor import Executor, ExecutorSettings
 from flow.runtime.plan import Plan
 
 ACTIONS = '''
@@ -63,17 +65,22 @@ def workdir(tmp_path, monkeypatch):
     sys.modules.pop(module, None)
 
 
+def settings(directory, jobs):
+    return ExecutorSettings(jobs=jobs, workdir=str(directory), log_dir=str(directory / ".flow" / "logs"))
+
+
 def run(workdir, flowfile, target_calls, jobs=1, keep_going=False):
     directory, module = workdir
     checked = check(parse(textwrap.dedent(flowfile).replace("ACTS", module)))
     factory = TaskFactory(checked)
     roots = [factory.from_params(name, params) for name, params in target_calls]
-    graph = build_graph(factory, roots, lambda level: targets.complete(level))
+    outputs = Targets(str(directory))
+    graph = build_graph(factory, roots, outputs.complete)
     to_run = [t for t in graph.graph if t not in graph.complete]
     plan = Plan(to_run, graph.graph.succ.__getitem__, graph.graph.pred.__getitem__, (), keep_going)
     reporter = FakeReporter()
-    executor = Executor(plan, checked, jobs=jobs, flow_dir=str(directory / ".flow"), reporter=reporter,
-                        requirements=factory.requirements)
+    executor = Executor(plan, make_runners(checked, outputs, jobs, str(directory), str(directory / ".flow" / "tmp")), outputs, None,
+                        Events(ReporterListener(reporter)), settings(directory, jobs), requirements=factory.requirements)
     return executor.run(), plan, reporter
 
 
@@ -144,15 +151,16 @@ def test_keep_going_reports_blocked_dependents(workdir):
 def test_a_job_queued_behind_a_worker_that_dies_is_sent_again(workdir, monkeypatch):
     import datetime
 
-    from flow.runtime.workers import WorkerPool
+    from flow.runtime.runners.workers import WorkerPool
 
     queued = []
     submit = WorkerPool.submit
 
-    def counting_submit(self, job, behind=None):
-        if behind is not None:
-            queued.append(job[7])
-        return submit(self, job, behind)
+    def counting_submit(self, job, task, queue=False):
+        handle, behind = submit(self, job, task, queue)
+        if behind:
+            queued.append(job.task_id)
+        return handle, behind
 
     monkeypatch.setattr(WorkerPool, "submit", counting_submit)
     days = [datetime.date(2012, 1, d) for d in range(1, 13)]
@@ -165,7 +173,9 @@ def test_a_job_queued_behind_a_worker_that_dies_is_sent_again(workdir, monkeypat
     factory = TaskFactory(checked)
     tasks = [factory.from_params("q", {"date": d}) for d in days]
     plan = Plan(tasks, lambda t: [], lambda t: [], (), True)
-    outcome = Executor(plan, checked, jobs=1, flow_dir=str(directory / ".flow"), reporter=FakeReporter(),
+    outputs = Targets(str(directory))
+    outcome = Executor(plan, make_runners(checked, outputs, 1, str(directory), str(directory / ".flow" / "tmp")), outputs, None,
+                       Events(ReporterListener(FakeReporter())), settings(directory, 1),
                        requirements=factory.requirements).run()
     assert queued, "no job was ever queued behind a quick one: the test does not test what it says"
     assert [(t.id, e) for t, e in outcome.failed] == [("q(2012-01-08)", "the worker process died (exit code 5)")]

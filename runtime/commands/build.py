@@ -7,17 +7,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import targets
-from .limits import TaskCounter, TooManyTasks, max_tasks
-from .session import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_MISSING_EXTERNAL,
-    EXIT_OK,
-    Session,
-    lenient_complete,
-    render_error,
-)
+from ..limits import TaskCounter, TooManyTasks, max_tasks
+from ..targets import describe
+from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MISSING_EXTERNAL, EXIT_OK, on_project
 
 DRY_RUN_LISTED_ROOTS = 20
 
@@ -42,50 +34,37 @@ class BuildOptions:
 
 def run_build(options: BuildOptions) -> int:
     """Build what the options ask for; return the process exit code."""
-    from flow.compiler.errors import FlowError
+    return on_project(options.flowfile, options.targets, options.today,
+                      lambda project, roots: _build_or_refuse(project, roots, options))
 
+
+def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
     try:
-        session = Session(options.flowfile, options.today)
-        roots = session.roots(options.targets)
-    except FlowError as exc:
-        print(render_error(exc), file=sys.stderr)
-        return exc.exit_code
-    try:
-        return _build(session, roots, options)
-    except FlowError as exc:
-        print(render_error(exc), file=sys.stderr)
-        return exc.exit_code
-    except targets.DatabaseUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _build(project, roots, options)
     except TooManyTasks as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    finally:
-        session.close()
 
 
-def _build(session: Session, roots: list, options: BuildOptions) -> int:
-    from .report import make_reporter, rule_estimates
+def _build(project, roots: list, options: BuildOptions) -> int:
+    from ..report import make_reporter, rule_estimates
 
     stream = sys.stdout
-    complete = session.complete
-    if options.dry_run:
-        complete = lenient_complete(session)
+    complete = project.lenient_complete if options.dry_run else project.complete
     # 1. the no-op fast path: every requested output exists, and nothing is forced
     if not options.force:
         done = complete(roots)
         if len(done) == len(roots):
             if options.dry_run:
-                _show_clock(session, options.targets, stream)
+                _show_clock(project, options.targets, stream)
             if not options.quiet:
                 count = len(roots)
                 stream.write(f"nothing to do: {'all ' if count > 1 else ''}{count} target"
                              f"{'s' if count != 1 else ''} complete\n")
                 if options.dry_run:  # say where each one is, and for tables that the marker is there
                     for task in roots[:DRY_RUN_LISTED_ROOTS]:
-                        proof = "marker row present" if task.info.output.kind == "table" else "output exists"
-                        stream.write(f"  {task.id}  {targets.describe(task)}  ({proof})\n")
+                        target = project.targets.of(task)
+                        stream.write(f"  {task.id}  {target.describe(task.output)}  ({target.present_reason})\n")
                     if count > DRY_RUN_LISTED_ROOTS:
                         stream.write(f"  ... and {count - DRY_RUN_LISTED_ROOTS:,} more\n")
             return EXIT_OK
@@ -99,7 +78,7 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
     else:
         descend = forced_roots.__contains__
     counter = TaskCounter(max_tasks(options.max_tasks), roots)
-    graph = build_graph(counter.factory(session.factory), roots, counter.complete(complete), descend)
+    graph = build_graph(counter.factory(project.factory), roots, counter.complete(complete), descend)
     nx_graph = graph.graph
     finished = graph.complete
     if options.force_upstream:
@@ -108,25 +87,25 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
         forced = forced_roots
     to_run = [t for t in nx_graph if not t.info.node.external and (t not in finished or t in forced)]
     missing = [t for t in nx_graph if t.info.node.external and t not in finished]
-    from .open_periods import open_tasks, refusal
+    from ..open_periods import open_tasks, refusal
 
-    still_open = open_tasks(to_run, session.clock, options.allow_open)
+    still_open = open_tasks(to_run, project.clock, options.allow_open)
     if still_open:
-        raise refusal(still_open, session.clock)
-    requirements = session.factory.requirements
+        raise refusal(still_open, project.clock)
+    requirements = project.factory.requirements
 
     def dependents(task):
         return nx_graph.pred[task]
 
     if options.dry_run:
-        return _dry_run(session, to_run, forced, finished, missing, requirements, stream, options.targets)
+        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets)
 
     # 3. run
-    from .executor import Executor
-    from .history import History, StateError
-    from .locks import TaskLocks
-    from .plan import Plan
-    from .workers import WORKER_ACTIONS
+    from ..actions.registry import ACTION_KINDS
+    from ..events import Events, ReporterListener, StateRecorder
+    from ..executor import Executor, ExecutorSettings
+    from ..history import StateError
+    from ..plan import Plan
 
     if not to_run:
         if missing:
@@ -136,33 +115,29 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
             return EXIT_MISSING_EXTERNAL
         return EXIT_OK
     if any(t.info.node.action.kind in ("sql", "load") for t in to_run):
-        session.database_url()  # an embedded server starts here, before any worker connects to it
-    targets.sweep({os.path.dirname(t.output) for t in to_run if t.info.output.kind != "table"})
-    history = History(session.flow_dir)
+        project.database.url()  # an embedded server starts here, before any worker connects to it
+    project.targets.sweep(to_run)
+    state = project.state()
     try:
-        run_id = history.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])
-        locks = TaskLocks(session.flow_dir)
+        run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
-        history.close()
-        print(f"error: {_state_problem(exc, session.flow_dir)}", file=sys.stderr)
+        print(f"error: {_state_problem(exc, project.flow_dir)}", file=sys.stderr)
         return EXIT_FAILED
     plan = Plan(to_run, _graph_requirements(nx_graph), dependents, missing, options.keep_going)
     reporter = make_reporter(stream, options.quiet, options.verbose)
-    spark = None
-    if any(t.info.node.action is not None and t.info.node.action.kind.startswith("spark") for t in to_run):
-        from .spark_lane import SparkLane
-
-        spark = SparkLane(session.checked, options.jobs, options.spark_master)
-    executor = Executor(
-        plan, session.checked, jobs=options.jobs, flow_dir=session.flow_dir, reporter=reporter, history=history,
-        run_id=run_id, locks=locks, wait_for_locks=options.wait, forced=frozenset(forced),
-        requirements=requirements, spark=spark, markers=session.markers if _has_tables(to_run) else None,
-    )
+    runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,
+                           options.spark_master)
+    settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
+                                workdir=project.root, log_dir=project.log_dir)
+    events = Events(ReporterListener(reporter), StateRecorder(state, run_id))
+    executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
     # the forking thread, and a lock that thread held would stay locked in the child forever.
-    executor.start_workers(sum(1 for t in to_run if t.info.node.action.kind in WORKER_ACTIONS))
+    in_workers = sum(1 for t in to_run if _runner_name(ACTION_KINDS, t) == "worker")
+    if in_workers:
+        runners.get("worker").warm(in_workers)
     rules = sorted({t.name for t in to_run})
-    reporter.build_started(len(to_run), len(finished), rule_estimates(to_run, history.mean_durations(rules)),
+    reporter.build_started(len(to_run), len(finished), rule_estimates(to_run, state.mean_durations(rules)),
                            options.jobs)
     _report_missing(reporter, missing)
     started = time.monotonic()
@@ -172,14 +147,13 @@ def _build(session: Session, roots: list, options: BuildOptions) -> int:
         summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
         reporter.build_finished(summary)
         try:
-            history.finish_run(run_id, _status_word(code), summary.counts())
+            state.finish_run(run_id, _status_word(code), summary.counts())
         except StateError as exc:  # a full disk must not turn a finished build into a crash
             problems.append(str(exc))
     finally:
-        locks.close()
         reporter.close()  # also on an unexpected error: the live display must give the terminal back
         try:
-            history.close()
+            state.close()
         except StateError as exc:
             problems.append(str(exc))
         for problem in dict.fromkeys(problems):
@@ -195,8 +169,34 @@ def _state_problem(exc: Exception, flow_dir: str) -> str:
     return str(exc)
 
 
-def _has_tables(tasks) -> bool:
-    return any(t.info.output.kind == "table" for t in tasks)
+def make_runners(checked, targets, jobs: int, root: str, tmp_dir: str, spark_master=None):
+    """The runners of a build, each made when its first task starts: worker processes, the Spark lane, programs.
+
+    The Spark lane is made here only, with `--spark-master`: nothing else makes one.
+    """
+    from ..runners import Runners
+
+    def workers():
+        from ..runners.workers import WorkerPool
+
+        return WorkerPool(jobs, checked, targets, tmp_dir)
+
+    def spark():
+        from ..runners.spark import SparkLane
+
+        return SparkLane(checked, jobs, targets, root, spark_master)
+
+    def programs():
+        from ..runners.programs import ProgramLane
+
+        return ProgramLane(checked, jobs, targets)
+
+    return Runners({"worker": workers, "spark": spark, "program": programs})
+
+
+def _runner_name(action_kinds: dict, task):
+    kind = action_kinds.get(task.info.node.action.kind)
+    return kind.runner if kind is not None else None
 
 
 def _graph_requirements(nx_graph):
@@ -204,46 +204,47 @@ def _graph_requirements(nx_graph):
     return lambda task: successors[task]
 
 
-def _dry_run(session, to_run, forced, finished, missing, requirements, stream, names) -> int:
-    from .plan import run_order
-    from .report import render_dry_run
+def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names) -> int:
+    from ..plan import run_order
+    from ..report import render_dry_run
 
-    _show_clock(session, names, stream)
+    _show_clock(project, names, stream)
     order = run_order(to_run, requirements)
     reasons = []
+    of = project.targets.of
+    unreachable = project.unreachable
     for task in order:
         if task in forced and task in finished:
             reason = "forced"
-        elif task.info.output.kind == "table":
-            reason = "marker unknown: database unreachable" if session.database_error else "marker row missing"
         else:
-            reason = "output missing"
+            target = of(task)
+            reason = target.unknown_reason if target in unreachable else target.missing_reason
         reasons.append((task, reason))
     text = render_dry_run(reasons, len(finished), missing)
-    if session.database_error:
-        text += f"\nnote: cannot check table outputs: {session.database_error}\n"
+    for note in project.notes():
+        text += f"\n{note}\n"
     stream.write(text if text.endswith("\n") else text + "\n")
     return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
 
 
-def _show_clock(session, names: list, stream) -> None:
+def _show_clock(project, names: list, stream) -> None:
     """When the Flowfile reads today: the date used and what each relative range resolved to."""
     from flow.compiler.export import resolved_ranges
 
-    if not session.checked.uses_clock:
+    if not project.checked.uses_clock:
         return
-    stream.write(f"today: {session.clock.describe()}\n")
-    for name, shown, count in resolved_ranges(session.factory):
+    stream.write(f"today: {project.clock.describe()}\n")
+    for name, shown, count in resolved_ranges(project.factory):
         stream.write(f"  range {name} = {shown} ({count})\n")
-    for name in names or [session.checked.default]:
-        if name in session.checked.targets:
-            tasks = session.factory.target(name)
+    for name in names or [project.checked.default]:
+        if name in project.checked.targets:
+            tasks = project.factory.target(name)
             stream.write(f"  target {name} = {describe_tasks(tasks)}\n")
     stream.write("\n")
 
 
 def describe_tasks(tasks: list) -> str:
-    from .summary import group_tasks
+    from ..summary import group_tasks
 
     if not tasks:
         return "(no tasks)"
@@ -252,11 +253,11 @@ def describe_tasks(tasks: list) -> str:
 
 def _report_missing(reporter, missing) -> None:
     for task in missing:
-        reporter.message(f"missing external input: {task.id} at {targets.describe(task)}", "error")
+        reporter.message(f"missing external input: {task.id} at {describe(task)}", "error")
 
 
 def _summarise(plan, outcome, finished, missing, elapsed):
-    from .report import Summary
+    from ..report import Summary
 
     blocked = dict(plan.blocked)
     failed = [task for task, _ in outcome.failed]

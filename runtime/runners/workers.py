@@ -16,21 +16,16 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 from collections import deque
 
-from . import targets
-from .actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function, user_traceback
+from ..actions.registry import ACTION_KINDS
+from . import Job, Result, Runner
+from .attempt import run_attempt, tail
 
-LOG_TAIL_LINES = 20
-WORKER_ACTIONS = ("python", "sql", "load")  # the action kinds that run in worker processes
-
-
-class Job(tuple):
-    """(seq, rule name, values, inputs, temp path, final output, output kind, task id, log path, flowfile dir,
-    forced)."""
-
-    __slots__ = ()
+# A rule whose tasks took less than this on average (over at least QUICK_AFTER of them in this
+# build) is quick: one more job may be queued on a worker running such a task.
+QUICK_TASK = 0.05
+QUICK_AFTER = 3
 
 
 class Worker:
@@ -51,7 +46,7 @@ class Worker:
         return self.process.pid
 
 
-class WorkerPool:
+class WorkerPool(Runner):
     """Up to `size` worker processes, started on demand and kept for the whole build.
 
     A job normally goes to an idle worker. When every worker is busy with a task of a rule known
@@ -60,20 +55,26 @@ class WorkerPool:
     tiny tasks). Never behind a slow task: an idle worker could otherwise sit beside a queued job.
     """
 
-    def __init__(self, size: int, flowfile, spool_dir: str):
+    name = "worker"
+
+    def __init__(self, size: int, flowfile, targets, spool_dir: str):
         self.size = size
         self.flowfile = flowfile
+        self.targets = targets
         self.spool_dir = spool_dir
         self.idle: list = []
-        self.busy: dict = {}  # conn -> Worker with at least one job
+        self.busy_workers: dict = {}  # conn -> Worker with at least one job
+        self._durations: dict = {}  # rule -> [finished tasks, their total seconds], for quick rules
         self._count = 0
         self._context = multiprocessing.get_context("fork")
 
     def _spawn(self) -> Worker:
         parent, child = self._context.Pipe()
+        os.makedirs(self.spool_dir, exist_ok=True)
         spool = os.path.join(self.spool_dir, f"spool-{os.getpid()}-{self._count}")
         self._count += 1
-        process = self._context.Process(target=_worker_main, args=(child, self.flowfile, spool), daemon=True)
+        process = self._context.Process(target=_worker_main, args=(child, self.flowfile, self.targets, spool),
+                                        daemon=True)
         process.start()
         child.close()
         try:
@@ -82,20 +83,31 @@ class WorkerPool:
             pass
         return Worker(process, parent)
 
-    def start(self, count: int) -> None:
+    def warm(self, count: int) -> None:
         """Fork up to `count` idle workers now (at most the pool's size)."""
-        while len(self.idle) + len(self.busy) < min(count, self.size):
+        while len(self.idle) + len(self.busy_workers) < min(count, self.size):
             self.idle.append(self._spawn())
 
-    def queue_slot(self, quick) -> "Worker | None":
-        """A busy worker whose running job `quick(job)` says ends soon and has nothing queued yet."""
-        for worker in self.busy.values():
-            if len(worker.jobs) == 1 and quick(worker.jobs[0]):
-                return worker
+    @property
+    def busy(self) -> int:
+        return len(self.busy_workers)
+
+    def can_queue(self) -> bool:
+        return self._queue_slot() is not None
+
+    def _queue_slot(self) -> "Worker | None":
+        """A busy worker whose running job ends soon (a quick rule's) and has nothing queued yet."""
+        durations = self._durations
+        for worker in self.busy_workers.values():
+            if len(worker.jobs) == 1:
+                stats = durations.get(worker.jobs[0].rule)
+                if stats is not None and stats[0] >= QUICK_AFTER and stats[1] < QUICK_TASK * stats[0]:
+                    return worker
         return None
 
-    def submit(self, job: Job, behind: "Worker | None" = None) -> Worker:
-        """Send a job to an idle (or new) worker, or queue it behind the running job of `behind`."""
+    def submit(self, job: Job, task, queue: bool = False):
+        """Send a job to an idle (or new) worker, or with `queue` behind the running job of a quick one."""
+        behind = self._queue_slot() if queue else None
         if behind is not None:
             worker = behind
         else:
@@ -106,42 +118,53 @@ class WorkerPool:
         except OSError:
             if behind is None:
                 raise
-            # The worker ahead died just now: receive() reads its end and gives this job (never
+            # The worker ahead died just now: collect() reads its end and gives this job (never
             # started) back to be sent again, as for any job queued behind a worker that dies.
-        self.busy[worker.conn] = worker
-        return worker
+        self.busy_workers[worker.conn] = worker
+        return worker, behind is not None
 
-    def connections(self) -> list:
-        return list(self.busy)
+    def sources(self) -> list:
+        return list(self.busy_workers)
 
-    def receive(self, conn):
-        """(worker, result, jobs to send again) for a worker that answered.
+    def collect(self, source) -> list:
+        """The result of the running job of the worker that answered.
 
-        The result is that of the worker's running job; a dead worker gives a failure for it, and
-        the job queued behind it (never started) comes back to be sent again.
+        A dead worker gives a failure for it, and the job queued behind it (never started) comes
+        back to be sent again.
         """
-        worker = self.busy[conn]
+        if source is None:
+            return []
+        worker = self.busy_workers[source]
         try:
-            result = conn.recv()
+            result = source.recv()
         except (EOFError, OSError):
             worker.process.join(0.5)
             code = worker.process.exitcode
             job = worker.jobs.popleft()
-            result = (job[0], False, f"the worker process died (exit code {code})", None, None, 0.0)
+            result = Result(job.seq, False, f"the worker process died (exit code {code})", None, None, 0.0)
             orphans = list(worker.jobs)
             worker.jobs.clear()
-            del self.busy[conn]
+            del self.busy_workers[source]
             self._discard(worker)
-            return worker, result, orphans
-        worker.jobs.popleft()
-        if not worker.jobs:
-            del self.busy[conn]
-            self.idle.append(worker)
-        return worker, result, []
+            return [(result, None, orphans)]
+        job = worker.jobs.popleft()
+        if result.ok:
+            stats = self._durations.get(job.rule)
+            if stats is None:
+                self._durations[job.rule] = [1, result.duration]
+            else:
+                stats[0] += 1
+                stats[1] += result.duration
+        if worker.jobs:  # the job queued behind has started now
+            return [(result, worker.jobs[0].seq, ())]
+        del self.busy_workers[source]
+        self.idle.append(worker)
+        return [(result, None, ())]
 
-    def kill(self, worker: Worker) -> list:
+    def cancel(self, handle, task) -> list:
         """Kill a worker and everything it started (timeouts, Ctrl-C); return the jobs queued behind."""
-        self.busy.pop(worker.conn, None)
+        worker = handle
+        self.busy_workers.pop(worker.conn, None)
         try:
             os.killpg(worker.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -164,8 +187,8 @@ class WorkerPool:
             self.idle.remove(worker)
 
     def close(self) -> None:
-        for worker in list(self.busy.values()):
-            self.kill(worker)
+        for worker in list(self.busy_workers.values()):
+            self.cancel(worker, None)
         for worker in self.idle:
             try:
                 worker.conn.send(None)
@@ -182,7 +205,48 @@ class WorkerPool:
 # ---------------------------------------------------------------------------- inside the worker
 
 
-def _worker_main(conn, flowfile, spool_path: str) -> None:
+class WorkerLane:
+    """What a worker offers the actions it runs: the Flowfile, and one database connection kept across tasks."""
+
+    def __init__(self, flowfile):
+        self.flowfile = flowfile
+        self.workdir = None  # the Flowfile's directory, from the jobs
+        self._connections = None
+
+    def database(self):
+        """The worker's connection to the project's database (the embedded one when none is configured)."""
+        from ..db import ConnectionCache, resolve_dsn
+
+        if self._connections is None:
+            self._connections = ConnectionCache()
+        return self._connections.get(resolve_dsn(self.flowfile.database, os.path.join(self.workdir, ".flow")))
+
+    def close(self) -> None:
+        if self._connections is not None:
+            self._connections.close_all()
+
+
+class SpoolLog:
+    """The log of an attempt in a worker: what the task printed into the spool, then its error."""
+
+    __slots__ = ("fd", "path", "before")
+
+    def __init__(self, fd: int, path: str):
+        self.fd = fd
+        self.path = path
+        self.before = 0
+
+    def begin(self) -> None:
+        self.before = os.fstat(self.fd).st_size
+
+    def end(self, error, trace):
+        _flush_streams()
+        error_text = trace or (f"error: {error}\n" if error is not None else None)
+        written = _save_log(self.fd, self.before, self.path, error_text)
+        return (self.path if written else None), (tail(self.path) if error is not None and written else None)
+
+
+def _worker_main(conn, flowfile, targets, spool_path: str) -> None:
     try:
         os.setpgid(0, 0)
     except OSError:
@@ -195,7 +259,8 @@ def _worker_main(conn, flowfile, spool_path: str) -> None:
     # fresh stream objects: the parent's may have been locked by another thread at fork time
     sys.stdout = open(1, "w", closefd=False, buffering=1 << 16, encoding="utf-8", errors="replace")
     sys.stderr = open(2, "w", closefd=False, buffering=1 << 16, encoding="utf-8", errors="replace")
-    connections = None
+    lane = WorkerLane(flowfile)
+    rules = flowfile.rules
     try:
         while True:
             try:
@@ -204,73 +269,18 @@ def _worker_main(conn, flowfile, spool_path: str) -> None:
                 break
             if job is None:
                 break
-            if connections is None and _needs_database(flowfile, job[1]):
-                from .db import ConnectionCache
-
-                connections = ConnectionCache()  # one connection per worker, reused across tasks
-            conn.send(_run_job(job, flowfile, spool_fd, connections))
+            if os.getcwd() != job.workdir:  # actions run in the Flowfile's directory (an earlier one may have left it)
+                os.chdir(job.workdir)
+            lane.workdir = job.workdir
+            if job.workdir not in sys.path:  # ... and import the modules beside it
+                sys.path.insert(0, job.workdir)
+            info = rules[job.rule]
+            kind = ACTION_KINDS[info.node.action.kind]
+            target = targets.pick(job.kind, job.output)
+            conn.send(run_attempt(job, info, kind, lane, target, SpoolLog(spool_fd, job.log_path)))
     finally:
-        if connections is not None:
-            connections.close_all()
+        lane.close()
         os._exit(0)
-
-
-def _needs_database(flowfile, rule_name: str) -> bool:
-    action = flowfile.rules[rule_name].node.action
-    return action is not None and action.kind in ("sql", "load")
-
-
-def _run_job(job, flowfile, spool_fd: int, connections):
-    seq, rule_name, values, inputs, temp, output, kind, task_id, log_path, flowfile_dir, forced = job
-    info = flowfile.rules[rule_name]
-    action = info.node.action
-    if os.getcwd() != flowfile_dir:  # an earlier action changed directory: paths are relative to the Flowfile
-        os.chdir(flowfile_dir)
-    before = os.fstat(spool_fd).st_size
-    started = time.perf_counter()
-    error = None
-    error_text = None
-    try:
-        if kind != "table":
-            targets.prepare(output)
-        ctx = ActionContext(task_id, rule_name, dict(zip(info.param_names, values)), inputs,
-                            temp if kind != "table" else output, task_id, flowfile_dir,
-                            {"force": True} if forced else {})
-        status = _run_action(action, ctx, flowfile, connections)
-        if kind != "table":
-            targets.commit(temp, output, kind)
-    except ActionFailed as exc:
-        error = str(exc)
-        error_text = f"error: {error}\n"
-    except BaseException as exc:  # the user's code may raise anything, SystemExit included
-        error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
-        error_text = user_traceback(exc)
-    else:
-        error = None
-    duration = time.perf_counter() - started
-    if error is not None and kind != "table":
-        targets.remove_path(temp)
-    _flush_streams()
-    written_log = _save_log(spool_fd, before, log_path, error_text)
-    tail = _tail(log_path) if error is not None and written_log else None
-    return (seq, error is None, error if error is not None else status, written_log and log_path, tail, duration)
-
-
-def _run_action(action, ctx: ActionContext, flowfile, connections):
-    kind = action.kind
-    if kind == "python":
-        function = resolve_function(action.target)
-        call_with_injection(function, ctx)
-        return None
-    if kind in ("sql", "load"):
-        from .actions import sql as sql_actions
-        from .db import resolve_dsn
-
-        connection = connections.get(resolve_dsn(flowfile.database, os.path.join(ctx.flowfile_dir, ".flow")))
-        if kind == "load":
-            return sql_actions.run_load(ctx, action, connection)
-        return sql_actions.run_sql(ctx, action, connection)
-    raise ActionFailed(f"{kind} actions do not run in worker processes")
 
 
 def _flush_streams() -> None:
@@ -300,15 +310,3 @@ def _save_log(spool_fd: int, before: int, log_path: str, error_text) -> bool:
     if after > 64 << 20:
         os.ftruncate(spool_fd, 0)  # keep the spool small over a long build
     return True
-
-
-def _tail(path: str, lines: int = LOG_TAIL_LINES) -> list:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 16384))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]

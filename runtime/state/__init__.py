@@ -1,0 +1,80 @@
+"""Where a project's shared state lives: the history of runs and attempts, and the per-task locks.
+
+`StateStore` is the interface the executor and the commands use; `LocalState` (local.py: SQLite
+history in `.flow/history.sqlite`, fcntl byte-range locks in `.flow/locks`) is the first
+implementation, for flow processes on one host. A store that several hosts share (PostgreSQL:
+history tables, advisory locks or leases) is one more class here plus its tests; nothing in the
+executor changes. `open_state(project)` picks the store.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class StateStore:
+    """Runs, attempts and task locks of one project. Writes of attempts may be buffered."""
+
+    # ------------------------------------------------------------------ locks
+
+    def try_lock(self, key: str) -> bool:
+        """Take the lock of a task (Target.lock_key) if no other flow process holds it; never waits."""
+        raise NotImplementedError
+
+    def unlock(self, key: str) -> None:
+        """Release a lock this process holds."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ writing
+
+    def start_run(self, command: str, targets: list) -> int:
+        """Record a run as started, at once, and return its id."""
+        raise NotImplementedError
+
+    def record(self, run_id: int, task, status: str, attempt: int, started: float, duration: float,
+               error: Optional[str] = None) -> None:
+        """Record one ended attempt (buffered: see flush_if_due)."""
+        raise NotImplementedError
+
+    def flush_if_due(self) -> None:
+        """Write buffered attempts that have waited long enough (called from the executor's loop)."""
+
+    def finish_run(self, run_id: int, status: str, counts: dict) -> None:
+        """Write everything buffered, then the run's end: its status and its counts per outcome."""
+        raise NotImplementedError
+
+    def prune(self, keep_runs: int) -> int:
+        """Delete all but the newest `keep_runs` runs; return how many went."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ reading
+
+    def exists(self) -> bool:
+        """Whether any run has been recorded."""
+        return True
+
+    def mean_durations(self, rules: list) -> dict:
+        """rule -> mean seconds of its recent successful attempts (for the ETA)."""
+        return {}
+
+    def last_status(self, task_ids: list) -> dict:
+        """task_id -> (status, started, error) of its latest attempt."""
+        return {}
+
+    def recent_runs(self, limit: int = 10) -> list:
+        """The latest runs, newest first, as dicts."""
+        return []
+
+    def failed_attempts(self, run_id: int) -> list:
+        """The failed and timed-out attempts of a run, as dicts."""
+        return []
+
+    def close(self) -> None:
+        """Write what is buffered, release every lock, close files and connections."""
+
+
+def open_state(flow_dir: str) -> StateStore:
+    """The state store of the project whose state directory is `flow_dir` (nothing is created until written)."""
+    from .local import LocalState
+
+    return LocalState(flow_dir)

@@ -1,0 +1,74 @@
+"""State on one host: run history in SQLite (history.py) and task locks as fcntl byte ranges (locks.py)."""
+
+from __future__ import annotations
+
+import os
+
+from ..history import FILE_NAME, History
+from . import StateStore
+
+
+class LocalState(StateStore):
+    """`.flow/history.sqlite` and `.flow/locks` of one project; shared by the flow processes of one host."""
+
+    def __init__(self, flow_dir: str):
+        self.flow_dir = flow_dir
+        self.history = History(flow_dir)
+        self._locks = None  # opened on the first lock: reading history never creates .flow/locks
+
+    def exists(self) -> bool:
+        """Whether any history has been written (flow log says so when none has)."""
+        return os.path.exists(os.path.join(self.flow_dir, FILE_NAME))
+
+    def try_lock(self, key: str) -> bool:
+        locks = self._locks
+        if locks is None:
+            from ..locks import TaskLocks
+
+            locks = self._locks = TaskLocks(self.flow_dir)
+        return locks.try_lock(key)
+
+    def unlock(self, key: str) -> None:
+        if self._locks is not None:
+            self._locks.unlock(key)
+
+    def start_run(self, command: str, targets: list) -> int:
+        """Record the run, and open the locks file: a read-only or broken .flow/ shows before anything runs."""
+        run_id = self.history.start_run(command, targets)
+        if self._locks is None:
+            from ..locks import TaskLocks
+
+            self._locks = TaskLocks(self.flow_dir)
+        return run_id
+
+    def record(self, run_id, task, status, attempt, started, duration, error=None) -> None:
+        self.history.record(run_id, task, status, attempt, started, duration, error)
+
+    def flush_if_due(self) -> None:
+        self.history.flush_if_due()
+
+    def finish_run(self, run_id: int, status: str, counts: dict) -> None:
+        self.history.finish_run(run_id, status, counts)
+
+    def prune(self, keep_runs: int) -> int:
+        return self.history.prune(keep_runs)
+
+    def mean_durations(self, rules: list) -> dict:
+        return self.history.mean_durations(rules)
+
+    def last_status(self, task_ids: list) -> dict:
+        return self.history.last_status(task_ids)
+
+    def recent_runs(self, limit: int = 10) -> list:
+        return self.history.recent_runs(limit)
+
+    def failed_attempts(self, run_id: int) -> list:
+        return self.history.failed_attempts(run_id)
+
+    def close(self) -> None:
+        try:
+            if self._locks is not None:
+                self._locks.close()
+                self._locks = None
+        finally:
+            self.history.close()

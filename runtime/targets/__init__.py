@@ -1,0 +1,221 @@
+"""Where task outputs live: one Target class per kind of place, and the registry that picks one per task.
+
+A Target answers for every output of one kind of place (local files, local directories, Postgres
+tables; object stores next). The build loop never tests an output's kind: it asks the project's
+`Targets` for the task's Target and calls its methods. The contract, in the order a build uses it:
+
+1. `complete(tasks) -> set`: which of many tasks' outputs exist, asked in bulk (main process).
+2. `lock_key(task) -> str`: the key of the per-task lock two flow processes share.
+3. `stage(output) -> temp | None`: a fresh temporary location for one attempt (main process);
+   None when the action writes the output itself inside a transaction (`transactional`).
+4. `prepare(output)`, then the action writes `temp`, then `publish(temp, output)` moves it into
+   place atomically, or `discard(temp)` after a failure (worker process or Spark thread).
+5. `exists(output)`, `remove(output)`: for `flow clean`; `sweep(outputs)`: temporaries of dead flows.
+6. `describe(output)`, `where(output)`: how messages name the output.
+
+Methods taking `output` work on location strings, so that a worker needs no Task object; the
+worker picks its Target itself with `Targets.pick(kind, output)` (targets made after the workers
+were forked must be made again there, so nothing is sent but the kind and the location).
+
+A new place for outputs is one class here plus its tests: give it the constructor
+`(kind, targets)` and add its URL scheme to `SCHEMES` (the module is imported on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+# URL scheme -> "module:Class" of the Target for outputs written as scheme://...; imported on first use.
+SCHEMES: dict = {}
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# a literal start of an output pattern that may still grow into "scheme://" once a value is appended
+_SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(:/?)?\Z")
+
+
+class TargetUnavailable(Exception):
+    """The place a target's outputs live cannot be reached (a database down); the message says why."""
+
+
+class DatabaseUnavailable(TargetUnavailable):
+    """Table outputs were asked about but no database could be reached; the message says why."""
+
+
+class Target:
+    """How flow checks, writes and removes the outputs of one kind of place; see the module docstring."""
+
+    kind = ""  # the Flowfile's output kind it serves: "file", "dir" or "table"
+    noun = "output"  # how messages name its outputs: "cannot check table outputs"
+    transactional = False  # the action writes the output and its completion in one transaction
+    removable = True  # `flow clean` may delete its outputs
+    present_reason = "output exists"  # what `flow --dry-run` says of a complete one
+    missing_reason = "output missing"  # ... of one that would run
+    unknown_reason = "output unknown: storage unreachable"  # ... when complete() raised TargetUnavailable
+
+    def __init__(self, kind: str, targets: "Targets"):
+        self.kind = kind
+        self.targets = targets
+
+    def complete(self, tasks: list) -> set:
+        """The subset of `tasks` whose outputs exist, asked in as few round trips as possible."""
+        raise NotImplementedError
+
+    def lock_key(self, task) -> str:
+        """The key two flow processes lock the task by: equal keys never run at once."""
+        return "path:" + task.output
+
+    def stage(self, output: str) -> "str | None":
+        """A new temporary location for one attempt at `output`; None if the action writes in place."""
+        return None
+
+    def prepare(self, output: str) -> None:
+        """Get ready for an action to write `output`'s temporary (a parent directory, say)."""
+
+    def publish(self, temp: str, output: str) -> None:
+        """Move a finished temporary into place, atomically; raise FileNotFoundError if nothing was written."""
+
+    def discard(self, temp: str) -> None:
+        """Remove the temporary of a failed or stopped attempt, if there is one."""
+
+    def exists(self, output: str) -> bool:
+        """Whether anything is at the location, even a half-written output (what `flow clean` would delete)."""
+        return False
+
+    def remove(self, output: str) -> None:
+        """Delete the output; nothing happens if it does not exist."""
+
+    def sweep(self, outputs) -> int:
+        """Remove temporaries that flow processes no longer running left beside these outputs; return the count."""
+        return 0
+
+    removal_hint = ""  # for a target that is not removable: what the user can do instead
+
+    @classmethod
+    def describe(cls, output: str) -> str:
+        """Where the output lives, as a user would look for it."""
+        return output
+
+    @classmethod
+    def where(cls, output: str) -> str:
+        """The output's location in a one-line listing (the dry run's)."""
+        return output
+
+
+def target_class(kind: str, output: str) -> type:
+    """The Target class for an output of this kind at this location (no instance, nothing connected)."""
+    if kind == "table":
+        return TableTarget
+    if "://" in output:
+        scheme = scheme_of(output)
+        if scheme:
+            return _scheme_class(scheme)
+    return LocalDirTarget if kind == "dir" else LocalFileTarget
+
+
+def scheme_of(output: str) -> str:
+    """The URL scheme of an output location ("s3" for s3://bucket/key), or "" for a local path."""
+    match = _SCHEME.match(output)
+    return match.group(1).lower() if match else ""
+
+
+def _scheme_class(scheme: str) -> type:
+    spec = SCHEMES.get(scheme)
+    if spec is None:
+        raise TargetUnavailable(f"no storage for '{scheme}://' outputs"
+                                + (f" (known: {', '.join(s + '://' for s in sorted(SCHEMES))})" if SCHEMES else ""))
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def describe(task) -> str:
+    """Where a task's output lives, as a user would look for it ("table x", "data/d/", "data/f.tsv")."""
+    output = task.output
+    return target_class(task.info.output.kind, output).describe(output)
+
+
+def where(task) -> str:
+    """A task's output location in one-line listings (dry run): like describe, without a directory's slash."""
+    output = task.output
+    return target_class(task.info.output.kind, output).where(output)
+
+
+class Targets:
+    """The Targets of one project: made on first use, one per kind and place, picked per task.
+
+    `root` is the directory relative output paths start from (the Flowfile's); `database()`
+    returns an open database connection or raises TargetUnavailable, and is called only when a
+    table output is asked about. `settings` holds what the Flowfile says about storage.
+    """
+
+    def __init__(self, root: str, database=None, settings=None):
+        self.root = root
+        self.database = database
+        self.settings = settings or {}
+        self._made: dict = {}  # kind, or (kind, URL scheme) -> Target
+        self._by_rule: dict = {}  # rule name -> Target, for rules whose pattern fixes the place
+
+    def pick(self, kind: str, output: str) -> Target:
+        """The Target for an output of this kind at this location (workers call it once per task: keep it cheap)."""
+        key = kind
+        if "://" in output and kind != "table":
+            key = (kind, scheme_of(output))
+        target = self._made.get(key)
+        if target is None:
+            target = self._made[key] = target_class(kind, output)(kind, self)
+        return target
+
+    def of(self, task) -> Target:
+        """The Target for a task's output (one dict lookup for rules whose pattern fixes the place)."""
+        info = task.info
+        target = self._by_rule.get(info.name)
+        if target is None:
+            target = self.pick(info.output.kind, task.output)
+            if _place_is_fixed(info.output):
+                self._by_rule[info.name] = target
+        return target
+
+    def complete(self, tasks) -> set:
+        """The subset of `tasks` whose outputs exist: one bulk question per Target."""
+        groups: dict = {}
+        of = self.of
+        for task in tasks:
+            target = of(task)
+            group = groups.get(target)
+            if group is None:
+                groups[target] = [task]
+            else:
+                group.append(task)
+        done: set = set()
+        for target, group in groups.items():
+            done |= target.complete(group)
+        return done
+
+    def group(self, tasks) -> dict:
+        """Target -> its tasks, in order."""
+        groups: dict = {}
+        for task in tasks:
+            groups.setdefault(self.of(task), []).append(task)
+        return groups
+
+    def sweep(self, tasks) -> int:
+        """Remove temporaries of dead flow processes beside the outputs of these tasks."""
+        return sum(target.sweep([t.output for t in group]) for target, group in self.group(tasks).items())
+
+
+def _place_is_fixed(pattern) -> bool:
+    """Whether every output of the pattern lives in the same kind of place (its literal start decides)."""
+    if pattern.kind == "table":
+        return True
+    parts = pattern.parts
+    if not parts or parts[0].__class__ is int:
+        return False  # starts with a value: "{root}/x" may be s3://... for one task and local for another
+    head = parts[0]
+    if len(parts) == 1 or _SCHEME.match(head):
+        return True
+    return not _SCHEME_PREFIX.match(head)
+
+
+# At the end: these modules import Target from this package.
+from .local import LocalDirTarget, LocalFileTarget  # noqa: E402
+from .table import TableTarget  # noqa: E402
