@@ -213,12 +213,17 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
     reasons = []
     of = project.targets.of
     unreachable = project.unreachable
+    reason_of: dict = {}  # rule name -> the reason, for rules whose tasks share one Target
     for task in order:
         if task in forced and task in finished:
             reason = "forced"
         else:
-            target = of(task)
-            reason = target.unknown_reason if target in unreachable else target.missing_reason
+            reason = reason_of.get(task.info.name)
+            if reason is None:
+                target = of(task)
+                reason = target.unknown_reason if target in unreachable else target.missing_reason
+                if project.targets.of_rule(task.info.name) is target:
+                    reason_of[task.info.name] = reason
         reasons.append((task, reason))
     text = render_dry_run(reasons, len(finished), missing)
     for note in project.notes():

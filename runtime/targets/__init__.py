@@ -175,17 +175,24 @@ class Targets:
                 self._by_rule[info.name] = target
         return target
 
+    def of_rule(self, rule_name: str) -> "Target | None":
+        """The Target of every task of the rule, once one was asked for and the rule's pattern fixes the place."""
+        return self._by_rule.get(rule_name)
+
     def complete(self, tasks) -> set:
         """The subset of `tasks` whose outputs exist: one bulk question per Target."""
         groups: dict = {}
+        by_rule = self._by_rule
         of = self.of
-        for task in tasks:
-            target = of(task)
-            group = groups.get(target)
-            if group is None:
-                groups[target] = [task]
-            else:
-                group.append(task)
+        last = group = None
+        for task in tasks:  # one dict lookup per task: the tasks of a level mostly share one Target
+            target = by_rule.get(task.info.name) or of(task)
+            if target is not last:
+                last = target
+                group = groups.get(target)
+                if group is None:
+                    group = groups[target] = []
+            group.append(task)
         done: set = set()
         for target, group in groups.items():
             done |= target.complete(group)
