@@ -1,10 +1,11 @@
 """Patterns of `command:` and `shell:` actions: split into text and placeholders, checked against the rule.
 
 A pattern is text with `{name}` or `{name.attr}` placeholders: `output`, `input`, `inputs` or a
-parameter of the rule. A `command:` argument that is exactly `{inputs}` becomes one argument per
-input; inside a longer one (`--input={inputs}`) the inputs are joined by commas, as Hadoop, Spark
-and Scio read lists of paths. `{{` and `}}` stand for literal braces (awk's `{ print $1 }` is written
-`{{ print $1 }}`), so that a typo in a placeholder is an error and never silently left in place.
+parameter of the rule; a date, hour or minute may take a strftime format (`{date:%Y%m%d}`). A
+`command:` argument that is exactly `{inputs}` becomes one argument per input; inside a longer one
+(`--input={inputs}`) the inputs are joined by commas, as Hadoop, Spark and Scio read lists of
+paths. `{{` and `}}` stand for literal braces (awk's `{ print $1 }` is written `{{ print $1 }}`),
+so that a typo in a placeholder is an error and never silently left in place.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .errors import Diagnostic, did_you_mean, error
 from .expressions import ATTRIBUTES
 
 SPECIAL = ("output", "input", "inputs")
+FORMATTED = ("date", "hour", "minute")  # the types a placeholder may format: {date:%Y%m%d}
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -27,16 +29,18 @@ _BRACES_HINT = "write {{ and }} for a literal brace"
 
 @dataclass(frozen=True)
 class Placeholder:
-    """`{name.attr...}` at [start, end) of its pattern."""
+    """`{name.attr...}` or `{name.attr...:format}` at [start, end) of its pattern."""
 
     name: str
     attrs: tuple
     start: int
     end: int
+    format: Optional[str] = None  # strftime format of a date, hour or minute: {date:%Y%m%d}
 
     @property
     def text(self) -> str:
-        return "{" + ".".join((self.name,) + self.attrs) + "}"
+        spec = "" if self.format is None else ":" + self.format
+        return "{" + ".".join((self.name,) + self.attrs) + spec + "}"
 
 
 Part = Union[str, Placeholder]
@@ -57,7 +61,8 @@ def split(pattern: str) -> tuple[list, list]:
         elif token in ("{", "}"):
             problems.append((match.start(), match.end(), f"unmatched '{token}'"))
         else:
-            inner = match.group(1).strip()
+            inner, colon, spec = match.group(1).partition(":")
+            inner = inner.strip()
             if not _DOTTED.fullmatch(inner):
                 problems.append((match.start(), match.end(), f"'{token}' is not a placeholder"))
                 continue
@@ -65,7 +70,7 @@ def split(pattern: str) -> tuple[list, list]:
                 parts.append("".join(literal))
             literal = []
             name, *attrs = inner.split(".")
-            parts.append(Placeholder(name, tuple(attrs), match.start(), match.end()))
+            parts.append(Placeholder(name, tuple(attrs), match.start(), match.end(), spec if colon else None))
     literal.append(pattern[position:])
     if "".join(literal):
         parts.append("".join(literal))
@@ -138,6 +143,8 @@ def _check_placeholder(rule: n.Rule, part: Placeholder):
     if part.name in SPECIAL:
         if part.attrs:
             return f"'{{{part.name}}}' has no attribute '{part.attrs[0]}'", "it is a path"
+        if part.format is not None:
+            return f"'{{{part.name}}}' takes no format", "it is a path"
         if part.name == "input" and not rule.requires:
             return f"'{{input}}' is the file rule '{rule.name}' requires, but it requires nothing", None
         return None
@@ -159,6 +166,9 @@ def _check_placeholder(rule: n.Rule, part: Placeholder):
                     ("attributes: " + ", ".join(sorted(attributes))) if attributes else None)
         type_name = attributes[attr][0]
         shown += "." + attr
+    if part.format is not None and type_name not in FORMATTED:
+        return (f"'{part.text}': only dates, hours and minutes take a format, and '{shown}' is {type_name}",
+                f"write {{{shown}}}")
     return None
 
 

@@ -44,7 +44,7 @@ def expand(pattern: str, ctx: ActionContext, quote: bool, paths=None) -> list:
     if problems:  # the checks report these before any build: only a Flowfile that skipped them gets here
         raise ActionFailed(f"bad pattern '{pattern}': {problems[0][2]}")
     paths = paths or (lambda path: path)
-    if not quote and len(parts) == 1 and isinstance(parts[0], Placeholder) and not parts[0].attrs:
+    if not quote and len(parts) == 1 and isinstance(parts[0], Placeholder):
         value = _value(parts[0], ctx, paths)
         if isinstance(value, list):
             return [_text(item) for item in value]
@@ -81,6 +81,8 @@ def _value(part: Placeholder, ctx: ActionContext, paths):
         if getter is None:
             raise ActionFailed(f"'{part.text}': a {t.type_of(value)} has no attribute '{attr}'")
         value = getter[1](value)
+    if part.format is not None:
+        return value.strftime(part.format)
     return value
 
 

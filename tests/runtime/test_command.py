@@ -67,3 +67,7 @@ def test_failure_messages_name_the_code_or_the_signal_and_keep_the_tail():
 
 def test_inputs_inside_a_longer_argument_are_joined_by_commas():
     assert expand("--input={inputs}", context(), quote=False) == ["--input=in/a b.txt,in/it's;.txt"]
+
+
+def test_dates_take_a_strftime_format():
+    assert expand("--day={interval.start:%Y%m%d}", context(), quote=False) == ["--day=20120601"]
