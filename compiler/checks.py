@@ -12,7 +12,8 @@ from .commands import check_action
 from .errors import Diagnostic, FlowCheckError, did_you_mean, error
 from .expressions import CLOCK_NAMES, LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
 
-RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open")
+RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open", "batch")
+BATCH_ACTIONS = ("python", "spark", "sql")
 # Types whose values are periods of time: a task with one that has not ended is open.
 PERIOD_TYPES = ("date", "hour", "minute", "interval")
 SPARK_SETTINGS = ("master", "conf", "app-name")
@@ -24,6 +25,7 @@ STORAGE_SETTINGS = {"s3": ("endpoint-url", "region"), "gs": ("endpoint-url", "pr
                     "gcs": ("endpoint-url", "project"), "hdfs": ("user",)}
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER_NAMES = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^{}]*)?\}")
 
 
 @dataclass
@@ -65,6 +67,8 @@ class RuleInfo:
     uses_clock: bool = False  # requires reads today, yesterday or now: its environment needs the clock
     periods: tuple = ()  # indexes of significant parameters that are periods (dates, hours, intervals)
     allow_open: bool = False  # may be built before its period ends (a partial output is meant)
+    batch: int = 0  # `batch: N`: one action run covers up to N contiguous partitions (0: one task per run)
+    batch_index: int = -1  # the parameter whose values are the partitions a batch covers
 
 
 @dataclass
@@ -161,6 +165,12 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
                                 + (f" (did you mean '{guess}'?)" if guess else ""), span))
 
     errors.extend(_check_output_clashes(infos))
+    recursive = _recursive_rules(flowfile.rules)
+    for name, info in infos.items():
+        if info.batch and name in recursive:
+            span = next(s.span for s in info.node.settings if s.key == "batch")
+            errors.append(error("E211", f"batch: '{name}' requires itself (through its requires), so one run "
+                                "could need its own output", span, hint="remove batch:, or the self-requirement"))
     spark = _check_spark(flowfile.spark, errors)
     storage = _check_storage(flowfile.storage, errors)
     timezone = _check_timezone(flowfile.timezone, errors)
@@ -170,7 +180,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         relative_ranges={name: c.fn for name, c in ranges.items() if c.relative},
         timezone=timezone,
         uses_clock=_reads_clock((flowfile.ranges, flowfile.targets, [r.requires for r in flowfile.rules])),
-        recursive_rules=_recursive_rules(flowfile.rules),
+        recursive_rules=recursive,
         path=flowfile.path,
         text=text,
         ast=flowfile,
@@ -315,6 +325,9 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
             errors.append(error("E702", "timeout must be a duration such as 90s, 30m or 2h", setting.value_span))
         elif setting.key == "allow_open" and not isinstance(setting.value, bool):
             errors.append(error("E702", "allow_open must be true or false", setting.value_span))
+        elif setting.key == "batch" and (not isinstance(setting.value, int) or isinstance(setting.value, bool)
+                                         or setting.value < 1):
+            errors.append(error("E702", "batch must be a whole number of partitions, 1 or more", setting.value_span))
 
     output = None
     if rule.output is not None and len(variables) == len(rule.params):
@@ -322,6 +335,7 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
 
     scope = Scope(variables, ranges, rules, errors)
     requires = compile_requirements(rule.requires, scope)
+    batch, batch_index = _check_batch(rule, errors)
     return RuleInfo(
         node=rule,
         name=rule.name,
@@ -335,7 +349,31 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
         uses_clock=_reads_clock(rule.requires),
         periods=tuple(i for i, p in enumerate(rule.params) if p.significant and p.type in PERIOD_TYPES),
         allow_open=any(s.key == "allow_open" and s.value is True for s in rule.settings),
+        batch=batch,
+        batch_index=batch_index,
     )
+
+
+def _check_batch(rule: n.Rule, errors: list) -> tuple:
+    """(partitions per run, index of the partition parameter) for `batch: N`; (0, -1) without it or on error."""
+    setting = next((s for s in rule.settings if s.key == "batch"), None)
+    if setting is None or not isinstance(setting.value, int) or isinstance(setting.value, bool) or setting.value < 1:
+        return 0, -1
+    in_output = set(_PLACEHOLDER_NAMES.findall(rule.output.pattern)) if rule.output is not None else set()
+    periods = [i for i, p in enumerate(rule.params) if p.significant and p.type in PERIOD_TYPES
+               and (p.name in in_output or (rule.output is not None and rule.output.kind == "table"))]
+    if len(periods) != 1:
+        what = "none" if not periods else ", ".join(f"'{rule.params[i].name}'" for i in periods)
+        errors.append(error(
+            "E211", f"batch: the outputs of '{rule.name}' must each identify one partition: one date, hour, minute "
+            f"or interval parameter in its output (found {what})", setting.span,
+            hint="a batch covers contiguous partitions of one such parameter, each written and recorded on its own"))
+        return 0, -1
+    if rule.external or rule.action is None or rule.action.kind not in BATCH_ACTIONS:
+        kind = "an external rule" if rule.external or rule.action is None else f"a {rule.action.kind}: action"
+        errors.append(error("E211", f"batch works with python:, spark: and sql: actions, not {kind}", setting.span))
+        return 0, -1
+    return setting.value, periods[0]
 
 
 def _output_error(rule: n.Rule, errors: list, code: str, message: str, hint=None):
