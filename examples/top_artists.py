@@ -52,6 +52,12 @@ def aggregate(inputs, output: str) -> None:
             handle.write(f"{artist}\t{counts[artist]}\n")
 
 
+def aggregate_days(inputs, outputs) -> None:
+    """The batched form of aggregate: one call counts a run of days, each into its own output."""
+    for day_inputs, output in zip(inputs, outputs, strict=True):
+        aggregate(day_inputs, output)
+
+
 def sum_counts(inputs, output: str) -> None:
     """Add up `artist<TAB>count` files (a count per day) into one, sorted by artist: the same bytes as aggregate."""
     from examples.counts import read_counts

@@ -91,6 +91,18 @@ class Batch:
             self._id = text
         return text
 
+    def keep(self, members: list) -> None:
+        """Narrow the batch to `members` (others were finished by another flow meanwhile)."""
+        self.members = members
+        self._id = None
+
+    @property
+    def values(self) -> tuple:
+        """The members' parameter values, the partition parameter holding the list of partitions."""
+        values = list(self.members[0].values)
+        values[self.info.batch_index] = self.partitions
+        return tuple(values)
+
     @property
     def partitions(self) -> list:
         index = self.info.batch_index
@@ -108,6 +120,11 @@ class Batch:
 
     def __lt__(self, other) -> bool:
         return self.id < other.id
+
+
+def each_task(unit) -> list:
+    """The tasks a plan unit stands for: a Batch's members, or the task itself."""
+    return unit.members if unit.__class__ is Batch else (unit,)
 
 
 def units(to_run: list, requirements, dependents) -> tuple:

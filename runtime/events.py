@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+from .batches import Batch
+
 
 class TaskEvent(NamedTuple):
     """One attempt of one task starting or ending."""
@@ -71,10 +73,20 @@ class Events:
         self._ticking = [listener for listener in listeners if _reads(listener, "tick")]
 
     def task_started(self, event: TaskEvent) -> None:
+        if event.task.__class__ is Batch:  # one event per member: listeners only ever see tasks
+            for one in per_member(event):
+                for call in self._starting:
+                    call(one)
+            return
         for call in self._starting:
             call(event)
 
     def task_finished(self, event: TaskEvent) -> None:
+        if event.task.__class__ is Batch:
+            for one in per_member(event):
+                for call in self._finishing:
+                    call(one)
+            return
         for call in self._finishing:
             call(event)
 
@@ -180,6 +192,24 @@ class StateRecorder(Listener):
 
     def tick(self) -> None:
         self.state.flush_if_due()  # finished rows reach the disk within a second
+
+
+def per_member(event: TaskEvent) -> list:
+    """An event of a batch (`batch: N`) as one event per member.
+
+    Each member gets an equal share of the run's duration (so per-task estimates stay right); a
+    failure's log and tail go with the first member, the others point to it.
+    """
+    members = event.task.members
+    share = event.duration / len(members)
+    first = members[0]
+    events = [event._replace(task=first, duration=share)]
+    for member in members[1:]:
+        error = event.error
+        if error is not None:
+            error = f"the batch run of {event.task.id} failed: see {first.id}"
+        events.append(event._replace(task=member, duration=share, error=error, log_path=None, tail=None))
+    return events
 
 
 def seconds_text(value: float) -> str:

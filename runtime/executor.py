@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from .events import Events, Outcome, TaskEvent, seconds_text
+from .batches import Batch
 from .plan import Plan
 from .runners import Job, Runners
 
@@ -149,6 +150,9 @@ class Executor:
     def _try_start(self, task) -> None:
         """Lock the task, check nobody finished it meanwhile, then start its first attempt."""
         locks = self.state
+        if locks is not None and task.__class__ is Batch:
+            self._try_start_batch(task)
+            return
         if locks is not None:
             target = self.targets.of(task)
             key = target.lock_key(task)
@@ -170,6 +174,55 @@ class Executor:
                     return
         self._start(task, 1)
 
+    def _try_start_batch(self, batch: Batch) -> None:
+        """A batch takes every member's lock (or none), and leaves out members another flow finished meanwhile."""
+        locks = self.state
+        target = self.targets.of(batch.members[0])
+        taken = []
+        for member in batch.members:
+            key = target.lock_key(member)
+            if not locks.try_lock(key):
+                for held in taken:
+                    locks.unlock(held)
+                if self.settings.wait_for_locks:
+                    self._lock_waiting.append(batch)
+                else:
+                    self.events.task_finished(TaskEvent("skipped", batch, 1, time.time()))
+                    self.plan.finished(batch, False)
+                return
+            taken.append(key)
+        self._keys[batch] = taken
+        if batch not in self.forced and not target.transactional:
+            done = target.complete(list(batch.members))
+            if done:
+                for member in batch.members:
+                    if member in done:
+                        key = target.lock_key(member)
+                        taken.remove(key)
+                        locks.unlock(key)
+                        self.events.task_finished(TaskEvent("complete", member, 1, time.time()))
+                batch.keep([member for member in batch.members if member not in done])
+                if not batch.members:
+                    del self._keys[batch]
+                    self.plan.finished(batch, True)
+                    return
+        self._start(batch, 1)
+
+    def _job(self, seq: int, task, target) -> Job:
+        """The job of one attempt: a task's, or a batch's with one output, temporary and input list per partition."""
+        timeout = task.info.node.timeout
+        has_requires = task.info.has_requires
+        if task.__class__ is Batch:
+            members = task.members
+            temps = tuple(target.stage(m.output) for m in members)
+            inputs = [[r.output for r in self.requirements(m)] if has_requires else [] for m in members]
+            return Job(seq, task.name, task.values, inputs, None if temps[0] is None else temps, tuple(task.outputs),
+                       target.kind, task.id, self._log_path(task), self.settings.workdir, task in self.forced, timeout)
+        temp = target.stage(task.output)
+        inputs = [r.output for r in self.requirements(task)] if has_requires else []
+        return Job(seq, task.name, task.values, inputs, temp, task.output, target.kind, task.id,
+                   self._log_path(task), self.settings.workdir, task in self.forced, timeout)
+
     def _start(self, task, attempt: int) -> None:
         action = task.info.node.action
         if action is None:  # an external rule reached the run queue: nothing can make it
@@ -184,12 +237,10 @@ class Executor:
             return
         self._seq += 1
         seq = self._seq
-        target = self.targets.of(task)
+        target = self.targets.of(task.members[0] if task.__class__ is Batch else task)
         timeout = task.info.node.timeout
-        temp = target.stage(task.output)
-        inputs = [r.output for r in self.requirements(task)] if task.info.has_requires else []
-        job = Job(seq, task.name, task.values, inputs, temp, task.output, target.kind, task.id,
-                  self._log_path(task), self.settings.workdir, task in self.forced, timeout)
+        job = self._job(seq, task, target)
+        temp = job.temp
         queue = self._capacity() <= 0
         started = time.time()
         self.events.task_started(TaskEvent("started", task, attempt, started))
@@ -248,7 +299,7 @@ class Executor:
         if running is None:
             return  # a task we already gave up on (timed out)
         if not ok and running.temp:
-            running.target.discard(running.temp)  # a worker that died could not clean up after itself
+            _discard(running)  # a worker that died could not clean up after itself
         self._finish(running.task, running.attempt, ok, None if ok else message, log_path, tail, duration,
                      running.started)
 
@@ -267,7 +318,7 @@ class Executor:
             return
         self._send_again(running.runner.cancel(running.handle, running.task))
         if running.temp:
-            running.target.discard(running.temp)
+            _discard(running)
 
     # ------------------------------------------------------------------ endings
 
@@ -291,7 +342,12 @@ class Executor:
 
     def _unlock(self, task) -> None:
         key = self._keys.pop(task, None)
-        if key is not None:
+        if key is None:
+            return
+        if key.__class__ is list:  # a batch holds the lock of every member
+            for one in key:
+                self.state.unlock(one)
+        else:
             self.state.unlock(key)
 
     def _interrupt(self) -> None:
@@ -319,3 +375,8 @@ class Executor:
     def _log_path(self, task) -> str:
         return os.path.join(self.settings.log_dir, task.name, _UNSAFE.sub("_", task.id) + ".log")
 
+
+def _discard(running: Running) -> None:
+    temp = running.temp
+    for one in temp if temp.__class__ is tuple else (temp,):
+        running.target.discard(one)

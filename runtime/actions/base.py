@@ -82,7 +82,13 @@ def call_with_injection(function, ctx: ActionContext, **available):
     pool = dict(ctx.params)
     pool.update(available)
     pool["inputs"] = list(ctx.inputs)
-    pool["output"] = ctx.output
+    if ctx.extra.get("batch"):
+        # a batched run: the partition parameter holds the run's partitions, `inputs` one list per
+        # partition, and `outputs` one path per partition (see docs/flowfile.md, "Batched runs")
+        pool["outputs"] = list(ctx.output)
+        pool["partitions"] = ctx.extra["partitions"]
+    else:
+        pool["output"] = ctx.output
     if names is None or any(n == "input" for n, _ in names):
         if len(ctx.inputs) == 1:
             pool["input"] = ctx.inputs[0]

@@ -362,11 +362,14 @@ def spark_dir_complete(path: str) -> bool:
 
 def _check_dir_output(ctx: ActionContext, what: str) -> None:
     # Only when the executor says the output is a directory: a Spark function may also write a file.
-    if ctx.extra.get("output_kind") == "dir" and not spark_dir_complete(ctx.output):
-        raise ActionFailed(
-            f"{what} finished but wrote no '{ctx.output}/_SUCCESS': "
-            "write the output with df.write...mode('overwrite') to 'output'"
-        )
+    if ctx.extra.get("output_kind") != "dir":
+        return
+    for output in ctx.output if ctx.extra.get("batch") else [ctx.output]:
+        if not spark_dir_complete(output):
+            raise ActionFailed(
+                f"{what} finished but wrote no '{output}/_SUCCESS': "
+                "write the output with df.write...mode('overwrite') to 'output'"
+            )
 
 
 # ---------------------------------------------------------------------------- spark-submit command

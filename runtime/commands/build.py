@@ -123,7 +123,11 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
         print(f"error: {_state_problem(exc, project.flow_dir)}", file=sys.stderr)
         return EXIT_FAILED
-    plan = Plan(to_run, _graph_requirements(nx_graph), dependents, missing, options.keep_going)
+    # runs of batched rules (`batch: N`) are scheduled as one unit each
+    from ..batches import units
+
+    scheduled, unit_requirements, unit_dependents, _ = units(to_run, _graph_requirements(nx_graph), dependents)
+    plan = Plan(scheduled, unit_requirements, unit_dependents, missing, options.keep_going)
     reporter = make_reporter(stream, options.quiet, options.verbose)
     runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,
                            options.spark_master)
@@ -225,11 +229,27 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
                 if project.targets.of_rule(task.info.name) is target:
                     reason_of[task.info.name] = reason
         reasons.append((task, reason))
-    text = render_dry_run(reasons, len(finished), missing)
+    text = render_dry_run(reasons, len(finished), missing) + _batch_note(to_run)
     for note in project.notes():
         text += f"\n{note}\n"
     stream.write(text if text.endswith("\n") else text + "\n")
     return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
+
+
+def _batch_note(to_run: list) -> str:
+    """For rules with `batch: N`: how many action runs their partitions make."""
+    from ..batches import group_runs
+
+    per_rule: dict = {}
+    for run in group_runs([t for t in to_run if t.info.batch > 1]):
+        counts = per_rule.setdefault(run[0].name, [0, 0, run[0].info.batch])
+        counts[0] += len(run)
+        counts[1] += 1
+    if not per_rule:
+        return ""
+    lines = [f"    {name}: {tasks:,} partitions in {runs:,} run{'s' * (runs != 1)} (batch: {size})"
+             for name, (tasks, runs, size) in per_rule.items()]
+    return "\nbatched:\n" + "\n".join(lines) + "\n"
 
 
 def _show_clock(project, names: list, stream) -> None:
@@ -264,9 +284,12 @@ def _report_missing(reporter, missing) -> None:
 def _summarise(plan, outcome, finished, missing, elapsed):
     from ..report import Summary
 
-    blocked = dict(plan.blocked)
+    from ..batches import each_task
+
+    blocked = {task: cause for unit, cause in plan.blocked.items() for task in each_task(unit)}
     failed = [task for task, _ in outcome.failed]
-    not_started = [t for t in plan.not_started() if t not in set(outcome.interrupted)]
+    interrupted = set(outcome.interrupted)
+    not_started = [t for unit in plan.not_started() for t in each_task(unit) if t not in interrupted]
     if outcome.was_interrupted:
         code = EXIT_INTERRUPTED
     elif failed or outcome.skipped_locked:

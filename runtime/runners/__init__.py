@@ -24,14 +24,20 @@ class Job(NamedTuple):
     rule: str
     values: tuple  # the task's parameter values, in the rule's order
     inputs: list  # the locations of what the task requires, in requires order
-    temp: Optional[str]  # where the action writes; None when it writes the output itself (tables)
-    output: str  # the final location
+    temp: Optional[str]  # where the action writes; None when it writes the output itself (tables); a tuple for a batch
+    output: str  # the final location (a tuple of one per partition for a batch of `batch: N`)
     kind: str  # the output's kind: the runner picks the Target with it and the location
     task_id: str
     log_path: str
     workdir: str  # the Flowfile's directory: actions run there
     forced: bool  # `--force`: a transactional action redoes work its marker says is done
     timeout: Optional[float]  # seconds, for runners that enforce it themselves (Spark)
+
+    @property
+    def location(self) -> str:
+        """An output the runner picks the Target by: a batch's outputs (a tuple) all live in one place."""
+        output = self.output
+        return output[0] if output.__class__ is tuple else output
 
 
 class Result(NamedTuple):

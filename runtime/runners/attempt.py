@@ -23,22 +23,33 @@ def run_attempt(job: Job, info, kind, lane, target, log) -> Result:
     log.begin()
     error = trace = status = None
     temp = job.temp
+    # A batch (`batch: N`) has a tuple of outputs and temporaries, one per partition, all or nothing.
+    batch = job.output.__class__ is tuple
+    outputs = job.output if batch else (job.output,)
+    temps = (temp if batch else (temp,)) if temp is not None else None
     try:
-        target.prepare(job.output)
+        for output in outputs:
+            target.prepare(output)
         extra = {"output_kind": job.kind, "force": True} if job.forced else {"output_kind": job.kind}
+        if batch:
+            extra["batch"] = True
+            extra["partitions"] = list(job.values[info.batch_index])
+        written = list(temps if temps is not None else outputs)
         ctx = ActionContext(job.task_id, job.rule, dict(zip(info.param_names, job.values)), job.inputs,
-                            job.output if temp is None else temp, job.task_id, job.workdir, extra)
+                            written if batch else written[0], job.task_id, job.workdir, extra)
         status = kind.run(ctx, info.node.action, job, lane)
-        if temp is not None:
-            target.publish(temp, job.output)
+        if temps is not None:
+            for one_temp, output in zip(temps, outputs):
+                target.publish(one_temp, output)
     except ActionFailed as exc:
         error = str(exc)
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
         error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
         trace = user_traceback(exc)
     duration = time.perf_counter() - started
-    if error is not None and temp is not None:
-        target.discard(temp)
+    if error is not None and temps is not None:
+        for one_temp in temps:  # those published already stay: each partition is complete on its own
+            target.discard(one_temp)
     log_path, tail = log.end(error, trace)
     return Result(job.seq, error is None, status if error is None else error, log_path, tail, duration)
 

@@ -43,7 +43,7 @@ class ThreadRunner(Runner):
     def _run(self, job: Job) -> None:
         info = self.flowfile.rules[job.rule]
         kind = ACTION_KINDS[info.node.action.kind]
-        target = self.targets.pick(job.kind, job.output)
+        target = self.targets.pick(job.kind, job.location)
         self._results.put(run_attempt(job, info, kind, self, target, self.log(job)))
         try:
             self._wake_w.send(b"x")

@@ -276,7 +276,7 @@ def _worker_main(conn, flowfile, targets, spool_path: str) -> None:
                 sys.path.insert(0, job.workdir)
             info = rules[job.rule]
             kind = ACTION_KINDS[info.node.action.kind]
-            target = targets.pick(job.kind, job.output)
+            target = targets.pick(job.kind, job.location)
             conn.send(run_attempt(job, info, kind, lane, target, SpoolLog(spool_fd, job.log_path)))
     finally:
         lane.close()

@@ -167,3 +167,76 @@ def test_the_clock_of_the_flowfile_time_zone(daily):
     refused = flow(daily, "build", "days/2999-01-01.tsv")
     assert refused.returncode == 2
     assert "day(2999-01-01) can be built from 2999-01-02 00:00 Asia/Tokyo" in refused.stderr
+
+
+BATCHED = """
+rule daily(date: date):
+    output: "daily/{date}.tsv"
+    python: acts.many_days
+    batch: 31
+
+rule quarter(interval: interval):
+    requires: daily(d) for d in interval
+    output: "quarters/{interval}.tsv"
+    python: acts.concatenate
+
+target q1: quarter(2012-01-01-2012-03-31)
+"""
+
+BATCH_ACTIONS = '''
+def many_days(partitions, date, inputs, outputs):
+    assert date == partitions and len(inputs) == len(outputs) == len(partitions)
+    _note(f"batch {partitions[0]} {partitions[-1]} {len(partitions)}")
+    if os.path.exists(os.path.join(os.environ["FLOW_TEST_DIR"], "fail")):
+        open(outputs[0], "w").write("half done")
+        raise RuntimeError("the cluster is down")
+    for day, output in zip(partitions, outputs):
+        with open(output, "w") as f:
+            f.write(f"{day}\\n")
+
+def concatenate(inputs, output):
+    with open(output, "w") as f:
+        f.write("".join(open(path).read() for path in inputs))
+'''
+
+
+@pytest.fixture
+def batched(project):
+    (project / "acts.py").write_text(ACTIONS + BATCH_ACTIONS)
+    write_flowfile(project, BATCHED)
+    return project
+
+
+def test_a_batched_backfill_of_90_days_then_one_cleaned_day(batched):
+    dry = flow(batched, "--dry-run", "q1")
+    assert "daily: 90 partitions in 3 runs (batch: 31)" in dry.stdout
+    built = flow(batched, "build", "q1")
+    assert built.returncode == 0, built.stderr
+    assert runs(batched) == ["batch 2012-01-01 2012-01-31 31", "batch 2012-02-01 2012-03-02 31",
+                             "batch 2012-03-03 2012-03-30 28"]
+    assert len(list((batched / "daily").iterdir())) == 90  # one file per partition
+    assert (batched / "daily" / "2012-02-29.tsv").read_text() == "2012-02-29\n"
+    assert "90 daily(2012-01-01 .. 2012-03-30)" in built.stdout  # each partition reported on its own
+
+    cleaned = flow(batched, "clean", "-y", "daily/2012-02-10.tsv")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (batched / "daily" / "2012-02-10.tsv").exists()
+    again = flow(batched, "build", "daily/2012-02-10.tsv")
+    assert again.returncode == 0, again.stderr
+    assert runs(batched)[3:] == ["batch 2012-02-10 2012-02-10 1"]
+    status = flow(batched, "status", "q1")
+    assert status.returncode == 0, status.stderr
+
+
+def test_a_failed_batch_publishes_none_of_its_partitions_and_retries_as_a_whole(batched):
+    write_flowfile(batched, BATCHED.replace("    batch: 31\n", "    batch: 31\n    retries: 1\n"))
+    (batched / "fail").write_text("")
+    failed = flow(batched, "build", "daily/2012-01-05.tsv", "daily/2012-01-06.tsv")
+    assert failed.returncode == 1
+    assert runs(batched) == ["batch 2012-01-05 2012-01-06 2"] * 2  # the retry reruns the whole run
+    assert "the cluster is down" in failed.stdout + failed.stderr
+    assert not (batched / "daily").exists() or not list((batched / "daily").iterdir())
+    (batched / "fail").unlink()
+    fixed = flow(batched, "build", "daily/2012-01-05.tsv", "daily/2012-01-06.tsv")
+    assert fixed.returncode == 0, fixed.stderr
+    assert sorted(p.name for p in (batched / "daily").iterdir()) == ["2012-01-05.tsv", "2012-01-06.tsv"]
