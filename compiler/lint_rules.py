@@ -218,7 +218,9 @@ def python_functions(ctx: LintContext):
         signature = found.signature
         if signature is None or signature.takes_anything:
             continue
-        provided = ["inputs", "input", "output"] + (["spark"] if action.kind == "spark" else [])
+        batched = any(s.key == "batch" for s in rule.settings)  # one run covers partitions: see "Batched runs"
+        provided = ["inputs", "outputs", "partitions"] if batched else ["inputs", "input", "output"]
+        provided += ["spark"] if action.kind == "spark" else []
         provided += [p.name for p in rule.params]
         for name in signature.positional_only:
             yield error("E403", f"'{function}' takes '{name}' as positional-only, but flow passes arguments by name",

@@ -173,3 +173,16 @@ def test_rule_library_without_targets_has_no_unreached_warnings(project):
 def test_root_flowfile_lints(monkeypatch):
     codes = [d.code for d in lint_file("Flowfile")]
     assert set(codes) <= {"W101"}  # toplist_db is reached by no target yet
+
+
+def test_a_batched_function_may_ask_for_partitions_and_outputs_but_not_output(tmp_path):
+    (tmp_path / "steps.py").write_text("def many(partitions, inputs, outputs):\n    pass\n\n"
+                                       "def single(date, output):\n    pass\n")
+    (tmp_path / "Flowfile").write_text(
+        'rule a(date: date):\n    output: "a/{date}.tsv"\n    python: steps.many\n    batch: 31\n\n'
+        'rule b(date: date):\n    output: "b/{date}.tsv"\n    python: steps.single\n    batch: 31\n')
+    out, err = io.StringIO(), io.StringIO()
+    code = lint_command(str(tmp_path / "Flowfile"), "text", out=out, err=err)
+    assert code == 1
+    assert "'single' asks for 'output', which rule 'b' does not provide (did you mean 'outputs'?)" in out.getvalue()
+    assert "rule 'a'" not in out.getvalue()
