@@ -240,3 +240,41 @@ def test_a_failed_batch_publishes_none_of_its_partitions_and_retries_as_a_whole(
     fixed = flow(batched, "build", "daily/2012-01-05.tsv", "daily/2012-01-06.tsv")
     assert fixed.returncode == 0, fixed.stderr
     assert sorted(p.name for p in (batched / "daily").iterdir()) == ["2012-01-05.tsv", "2012-01-06.tsv"]
+
+
+SPARK_BATCHED = """
+rule per_day(date: date):
+    output: dir "spark_days/{date}"
+    spark: acts.spark_days
+    batch: 3
+
+target four_days: per_day(d) for d in days(2012-01-01 .. 2012-01-04)
+
+spark:
+    master: "local[1]"
+    conf:
+        spark.ui.enabled: "false"
+        spark.sql.shuffle.partitions: "1"
+"""
+
+SPARK_ACTIONS = '''
+def spark_days(spark, partitions, outputs):
+    _note(f"spark {partitions[0]} {len(partitions)}")
+    rows = [(str(day), index) for index, day in enumerate(partitions)]
+    frame = spark.createDataFrame(rows, ["day", "index"])
+    for day, output in zip(partitions, outputs):
+        frame.where(frame.day == str(day)).coalesce(1).write.mode("overwrite").csv(output)
+'''
+
+
+def test_a_batched_spark_function_writes_a_directory_per_partition(project):
+    (project / "acts.py").write_text(ACTIONS + SPARK_ACTIONS)
+    write_flowfile(project, SPARK_BATCHED)
+    built = flow(project, "build", "four_days", timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert runs(project) == ["spark 2012-01-01 3", "spark 2012-01-04 1"]
+    for day in ("2012-01-01", "2012-01-02", "2012-01-03", "2012-01-04"):
+        output = project / "spark_days" / day
+        assert (output / "_SUCCESS").exists()
+        text = "".join(p.read_text() for p in output.glob("part-*"))
+        assert text.startswith(day + ",")
