@@ -13,7 +13,7 @@ from .errors import Diagnostic, FlowCheckError, did_you_mean, error
 from .expressions import CLOCK_NAMES, LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
 
 RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open", "batch")
-BATCH_ACTIONS = ("python", "spark")
+BATCH_ACTIONS = ("python", "spark", "sql")
 # Types whose values are periods of time: a task with one that has not ended is open.
 PERIOD_TYPES = ("date", "hour", "minute", "interval")
 SPARK_SETTINGS = ("master", "conf", "app-name")
@@ -371,7 +371,7 @@ def _check_batch(rule: n.Rule, errors: list) -> tuple:
         return 0, -1
     if rule.external or rule.action is None or rule.action.kind not in BATCH_ACTIONS:
         kind = "an external rule" if rule.external or rule.action is None else f"a {rule.action.kind}: action"
-        errors.append(error("E211", f"batch works with python: and spark: actions, not {kind}", setting.span))
+        errors.append(error("E211", f"batch works with python:, spark: and sql: actions, not {kind}", setting.span))
         return 0, -1
     return setting.value, periods[0]
 

@@ -182,7 +182,7 @@ def _names_used_by_action(ctx: LintContext, rule: n.Rule) -> Optional[set]:
         if parameters is None:
             return None
         names |= {name.split(".")[0] for name, _, _ in parameters}
-    if names - {p.name for p in rule.params}:
+    if names - {p.name for p in rule.params} - _batch_names(rule):
         return None  # the SQL names unknown parameters (E602): a typo, not an unused parameter
     return names
 
@@ -371,6 +371,11 @@ def sql_texts(ctx: LintContext):
                     yield from _check_sql(rule, sql, _inline_mapper(ctx, start))
 
 
+def _batch_names(rule: n.Rule) -> set:
+    """Names a batched rule's action gets beyond its parameters (see "Batched runs" in docs/flowfile.md)."""
+    return {"partitions"} if any(s.key == "batch" for s in rule.settings) else set()
+
+
 def _check_sql(rule: n.Rule, sql: str, position) -> Iterator[Diagnostic]:
     from .sqltext import syntax_errors
 
@@ -383,6 +388,7 @@ def _check_sql(rule: n.Rule, sql: str, position) -> Iterator[Diagnostic]:
         text = f"sql {message}" if message.startswith("syntax error") else f"sql: {message}"
         yield error("E601", text, position(offset, sql, width))
     types = {p.name: p.type for p in rule.params}
+    types.update(dict.fromkeys(_batch_names(rule), "list"))
     for name, start, end in _parameters(sql) or ():
         head, _, attr = name.partition(".")
         span = position(start, sql, end - start)

@@ -122,6 +122,20 @@ class Batch:
         return self.id < other.id
 
 
+def member_ids(info, values: tuple) -> list:
+    """The task ids of a batch's members, from the batch's values (the partition parameter a list).
+
+    Workers get values, not tasks; a table's marker rows are keyed by these ids, exactly as
+    `Task.id` writes them.
+    """
+    index = info.batch_index
+    ids = []
+    for partition in values[index]:
+        shown = ", ".join(t.format_value(partition if i == index else values[i]) for i in info.significant)
+        ids.append(f"{info.name}({shown})")
+    return ids
+
+
 def each_task(unit) -> list:
     """The tasks a plan unit stands for: a Batch's members, or the task itself."""
     return unit.members if unit.__class__ is Batch else (unit,)

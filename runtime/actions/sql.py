@@ -74,7 +74,10 @@ def _prepare(text: str, ctx: ActionContext, what: str):
     except ParseError as exc:
         raise ActionFailed(f"{what}: cannot read the SQL: {exc.args[0]}") from None
     # Always pass a dict, even an empty one: psycopg2 only undoes the %% doubling when given values.
-    return query, bind(names, ctx.params, ctx.task_id)
+    params = ctx.params
+    if ctx.extra.get("batch"):  # a batched run: `:partitions` (and the partition parameter) list its partitions
+        params = dict(params, partitions=ctx.extra["partitions"])
+    return query, bind(names, params, ctx.task_id)
 
 
 # ---------------------------------------------------------------------------- transactions
@@ -109,15 +112,20 @@ def _in_marked_transaction(conn, ctx: ActionContext, what: str, work) -> str | N
 
     try:
         ensure_marker_table(conn)
+        update_ids = ctx.extra.get("update_ids") or [ctx.update_id]  # a batch has one marker per partition
         with conn.cursor() as cur:
-            if not claim(cur, ctx.update_id):
+            claimed = [claim(cur, update_id) for update_id in update_ids]
+            if not all(claimed):
                 if not ctx.extra.get("force"):
                     conn.rollback()
-                    return None
-                # `flow build --force`: redo it, dropping the old marker in the same transaction
-                cur.execute("DELETE FROM flow_table_updates WHERE update_id = %s", (ctx.update_id,))
+                    if not any(claimed):
+                        return None
+                    raise ActionFailed(f"another flow did part of {ctx.task_id} meanwhile: build again to do the rest")
+                # `flow build --force`: redo it, dropping the old markers in the same transaction
+                cur.execute("DELETE FROM flow_table_updates WHERE update_id = ANY(%s)", (update_ids,))
             status = work(cur)
-            mark_done(cur, ctx.update_id, str(parse_table_name(ctx.output)))
+            for update_id in update_ids:
+                mark_done(cur, update_id, str(parse_table_name(ctx.output)))
         conn.commit()
         return status
     except psycopg2.Error as exc:

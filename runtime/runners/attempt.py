@@ -6,6 +6,7 @@ import os
 import time
 
 from ..actions.base import ActionContext, ActionFailed, user_traceback
+from ..batches import member_ids
 from . import Job, Result
 
 LOG_TAIL_LINES = 20
@@ -34,9 +35,12 @@ def run_attempt(job: Job, info, kind, lane, target, log) -> Result:
         if batch:
             extra["batch"] = True
             extra["partitions"] = list(job.values[info.batch_index])
+            if temps is None:  # a table written in place: one table, a marker row per partition
+                extra["update_ids"] = member_ids(info, job.values)
         written = list(temps if temps is not None else outputs)
         ctx = ActionContext(job.task_id, job.rule, dict(zip(info.param_names, job.values)), job.inputs,
-                            written if batch else written[0], job.task_id, job.workdir, extra)
+                            written if batch and temps is not None else written[0], job.task_id, job.workdir,
+                            extra)
         status = kind.run(ctx, info.node.action, job, lane)
         if temps is not None:
             for one_temp, output in zip(temps, outputs):

@@ -84,7 +84,7 @@ def test_rules_without_batch_run_alone(factory):
     ('rule r(date: date):\n    output: "r/{date}.tsv"\n    python: a.b\n    batch: 0\n',
      "batch must be a whole number of partitions, 1 or more"),
     ('rule r(date: date):\n    output: "r/{date}.tsv"\n    spark-submit: "app.py"\n    batch: 3\n',
-     "batch works with python: and spark: actions, not a spark-submit: action"),
+     "batch works with python:, spark: and sql: actions, not a spark-submit: action"),
     ('rule r(date: date):\n    requires: r(date - 1) if date > 2012-01-01 else []\n    output: "r/{date}.tsv"\n'
      '    python: a.b\n    batch: 3\n', "batch: 'r' requires itself"),
 ])

@@ -278,3 +278,44 @@ def test_a_batched_spark_function_writes_a_directory_per_partition(project):
         assert (output / "_SUCCESS").exists()
         text = "".join(p.read_text() for p in output.glob("part-*"))
         assert text.startswith(day + ",")
+
+
+SQL_BATCHED = '''
+rule daily_rows(date: date):
+    output: table "daily_rows"
+    sql: """
+        CREATE TABLE IF NOT EXISTS daily_rows (day date, n int);
+        CREATE TABLE IF NOT EXISTS batch_calls (partitions int);
+        INSERT INTO batch_calls VALUES (cardinality(:partitions));
+        DELETE FROM daily_rows WHERE day = ANY(:partitions);
+        INSERT INTO daily_rows SELECT d, 1 FROM unnest(:date) AS d
+    """
+    batch: 31
+
+target q1: daily_rows(d) for d in days(2012-01-01 .. 2012-03-30)
+'''
+
+
+def test_a_batched_sql_action_writes_a_marker_row_per_partition(project, pg_dsn):
+    import psycopg2
+
+    write_flowfile(project, SQL_BATCHED)
+    database = {"FLOW_DATABASE_URL": pg_dsn}
+    built = flow(project, "build", "q1", env=database)
+    assert built.returncode == 0, built.stdout + built.stderr
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT partitions FROM batch_calls ORDER BY partitions DESC")
+        assert [row[0] for row in cur.fetchall()] == [31, 31, 28]
+        cur.execute("SELECT count(*), count(DISTINCT day) FROM daily_rows")
+        assert cur.fetchone() == (90, 90)
+        cur.execute("SELECT count(*) FROM flow_table_updates WHERE update_id LIKE 'daily_rows(%'")
+        assert cur.fetchone() == (90,)
+        # one day's marker gone: the next build redoes that day alone, in a run of one
+        cur.execute("DELETE FROM flow_table_updates WHERE update_id = 'daily_rows(2012-02-10)'")
+    again = flow(project, "build", "q1", env=database)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with psycopg2.connect(pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT partitions FROM batch_calls ORDER BY partitions DESC")
+        assert [row[0] for row in cur.fetchall()] == [31, 31, 28, 1]
+        cur.execute("SELECT count(*) FROM daily_rows")
+        assert cur.fetchone() == (90,)
