@@ -28,7 +28,7 @@ def group_runs(tasks: list) -> list:
     runs = []
     for task in tasks:
         info = task.info
-        if info.batch <= 1:
+        if not info.batch:
             runs.append([task])
             continue
         index = info.batch_index
@@ -151,7 +151,7 @@ def units(to_run: list, requirements, dependents) -> tuple:
     unit_of: dict = {}
     result = []
     for run in group_runs(to_run):
-        if len(run) == 1 and run[0].info.batch <= 1:
+        if not run[0].info.batch:
             result.append(run[0])
             continue
         batch = Batch(run)

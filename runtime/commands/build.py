@@ -241,7 +241,7 @@ def _batch_note(to_run: list) -> str:
     from ..batches import group_runs
 
     per_rule: dict = {}
-    for run in group_runs([t for t in to_run if t.info.batch > 1]):
+    for run in group_runs([t for t in to_run if t.info.batch]):
         counts = per_rule.setdefault(run[0].name, [0, 0, run[0].info.batch])
         counts[0] += len(run)
         counts[1] += 1

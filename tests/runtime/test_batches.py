@@ -127,3 +127,14 @@ rule total(interval: interval):
     assert not plan.has_ready()
     plan.finished(second, True)
     assert plan.next_ready() is total
+
+
+def test_batch_1_still_gives_the_action_lists():
+    from flow.runtime.batches import Batch, units
+
+    factory = TaskFactory(check(parse('rule one(date: date):\n    output: "o/{date}.tsv"\n    python: a.b\n'
+                                      '    batch: 1\n')))
+    tasks = [factory.from_params("one", {"date": d}) for d in days(datetime.date(2012, 1, 1), 2)]
+    scheduled, _, _, _ = units(tasks, lambda task: [], lambda task: [])
+    assert [type(unit) for unit in scheduled] == [Batch, Batch]
+    assert scheduled[0].partitions == [datetime.date(2012, 1, 1)]
