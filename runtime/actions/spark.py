@@ -346,7 +346,10 @@ def for_spark(ctx: ActionContext) -> ActionContext:
 
     The output stays what the Target staged (a local temporary, uploaded by flow when it is remote).
     """
-    inputs = [spark_url(location) for location in ctx.inputs]
+    if ctx.extra.get("batch"):  # one list of inputs per partition
+        inputs = [[spark_url(location) for location in per_partition] for per_partition in ctx.inputs]
+    else:
+        inputs = [spark_url(location) for location in ctx.inputs]
     if inputs == ctx.inputs:
         return ctx
     return dataclasses.replace(ctx, inputs=inputs)
