@@ -128,3 +128,15 @@ def did_you_mean(name: str, candidates) -> Optional[str]:
 
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def suggestion(name: str, candidates, form: str = "'{}'") -> Optional[str]:
+    """`did you mean 'x'?` for the closest candidate (shown through `form`), or None."""
+    guess = did_you_mean(name, candidates)
+    return f"did you mean {form.format(guess)}?" if guess is not None else None
+
+
+def suggest(name: str, candidates, form: str = "'{}'") -> str:
+    """` (did you mean 'x'?)` to append to a message, or "" when nothing is close."""
+    text = suggestion(name, candidates, form)
+    return f" ({text})" if text else ""
