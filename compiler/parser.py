@@ -6,6 +6,7 @@ import ast
 import functools
 import os
 import re
+import warnings
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -315,7 +316,10 @@ def _unquote(token: Token) -> str:
     if token.type == "LONG_STRING":
         return str(token)[3:-3]  # raw: SQL keeps its backslashes
     try:
-        return ast.literal_eval(str(token))
+        with warnings.catch_warnings():
+            # "\d" stays a backslash and a d, as it always has; Python would warn about it on stderr
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(str(token))
     except (SyntaxError, ValueError) as exc:
         reason = str(exc.msg if isinstance(exc, SyntaxError) else exc).split(": ", 1)[-1]
         raise _BadString(token, reason) from None
