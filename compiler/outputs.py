@@ -230,10 +230,9 @@ def _time_format(fmt: str, type_name: str):
     return "".join(regex), convert, parse
 
 
-def _slot(rule: n.Rule, spec: str, errors: list) -> Optional[_Slot]:
-    """Check one placeholder, `{name}` or `{date:%Y/%m/%d}`."""
+def _slot(rule: n.Rule, spec: str, errors: list, index_of: dict) -> Optional[_Slot]:
+    """Check one placeholder, `{name}` or `{date:%Y/%m/%d}`; index_of maps parameter names to positions."""
     name, colon, fmt = (part.strip() for part in spec.partition(":"))
-    index_of = {p.name: i for i, p in enumerate(rule.params)}
     if name not in index_of:
         _output_error(rule, errors, "E201", f"output placeholder '{{{name}}}' is not a parameter of '{rule.name}'"
                       + suggest(name, index_of, "'{{{}}}'"))
@@ -272,6 +271,9 @@ def check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
     if remote_problem:
         _output_error(rule, errors, "E210", remote_problem[0], hint=remote_problem[1])
         return None
+    index_of: dict = {}
+    for index, param in enumerate(rule.params):
+        index_of.setdefault(param.name, index)
     parts: list = []
     slots: list = []
     failed = set()  # placeholders already reported: no second error saying they are missing
@@ -280,7 +282,7 @@ def check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
         if match.start() > position:
             parts.append(pattern[position:match.start()])
         position = match.end()
-        slot = _slot(rule, match.group(1), errors)
+        slot = _slot(rule, match.group(1), errors, index_of)
         if slot is None:
             failed.add(match.group(1).partition(":")[0].strip())
         else:
@@ -289,7 +291,8 @@ def check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
     if position < len(pattern):
         parts.append(pattern[position:])
     used = {slot.name for slot in slots}
-    missing = [p.name for p in rule.params if p.significant and p.name not in used | failed]
+    placed = used | failed
+    missing = [p.name for p in rule.params if p.significant and p.name not in placed]
     if missing and output.kind != "table":  # many tasks load one table; marker rows tell them apart
         names = ", ".join(f"'{m}'" for m in missing)
         _output_error(rule, errors, "E202", f"parameter{'s' * (len(missing) > 1)} {names} of '{rule.name}' "
