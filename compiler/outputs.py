@@ -9,6 +9,7 @@ dry run and clean all stop with the same error before anything is written or del
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -43,8 +44,8 @@ class OutputPattern:
     kind: str
     text: str
     parts: tuple  # literal strings and parameter indexes, alternating as they appear
-    regex: Optional[re.Pattern]  # full match of the location; group names are parameter names
-    name_regex: Optional[re.Pattern]  # match of the last path component, when it holds every placeholder
+    regex_source: Optional[str]  # full match of the location; group names are parameter names
+    name_regex_source: Optional[str]  # match of the last path component, when it holds every placeholder
 
     formatters: tuple = ()  # (parameter index, value -> text) per placeholder, in order
     parsers: dict = field(default_factory=dict)  # parameter name -> (text -> value), to read names back
@@ -52,6 +53,16 @@ class OutputPattern:
     checked: tuple = ()  # (parameter index, name) of str parameters: their values are checked per task
 
     _literal = None
+
+    # Compiled when first needed: most commands name a target and never read a path back, and
+    # compiling every rule's regex would cost start-up.
+    @functools.cached_property
+    def regex(self) -> Optional[re.Pattern]:
+        return re.compile(self.regex_source) if self.regex_source is not None else None
+
+    @functools.cached_property
+    def name_regex(self) -> Optional[re.Pattern]:
+        return re.compile(self.name_regex_source) if self.name_regex_source is not None else None
 
     def format(self, values: tuple) -> str:
         """The location for these parameter values (in parameter order); UsageError when a value is unsafe."""
@@ -306,14 +317,14 @@ def check_output(rule: n.Rule, errors: list) -> Optional[OutputPattern]:
         return OutputPattern("table", pattern, tuple(parts), None, None, formatters, parsers, rule.name, checked)
     if failed:
         return None
-    regex = re.compile(_regex_for(pattern, slots))
+    regex = _regex_for(pattern, slots)
     # the last path component, for names given without their directory ('/' inside a {date:%Y/%m}
     # placeholder does not count)
     last = pattern[_last_separator(pattern) + 1:]
     last_slots = slots[len(slots) - len(PLACEHOLDER.findall(last)):]
     name_regex = None
     if {slot.name for slot in last_slots} == used:
-        name_regex = re.compile(_regex_for(last, last_slots))
+        name_regex = _regex_for(last, last_slots)
     return OutputPattern(output.kind, pattern, tuple(parts), regex, name_regex, formatters, parsers, rule.name,
                          checked)
 
@@ -418,8 +429,8 @@ class _PatternIndex:
         self.patterns = patterns
         self.tried = 0  # regex matches attempted: tests check the work stays linear
 
-    def matching(self, location: str) -> list:
-        """Positions of the patterns whose regex matches `location` in full."""
+    def matching(self, location: str, own: int) -> list:
+        """Positions of the patterns (other than `own`, which made it) whose regex matches `location` in full."""
         by_prefix = [(self.by_prefix[location[:k]], True) for k in self.prefix_lengths
                      if k <= len(location) and location[:k] in self.by_prefix]
         by_suffix = [(self.by_suffix[location[len(location) - k:]], False) for k in self.suffix_lengths
@@ -432,6 +443,8 @@ class _PatternIndex:
                 if from_prefix and not location.endswith(other_end):
                     continue
                 if not from_prefix and not location.startswith(other_end):
+                    continue
+                if position == own:
                     continue
                 self.tried += 1
                 if self.patterns[position][1].output.regex.fullmatch(location):
@@ -450,7 +463,7 @@ def _literal_ends(pattern: OutputPattern) -> tuple:
 
 def output_clashes(infos: dict, index_out: Optional[list] = None) -> list:
     """E203 for every two rules whose file outputs can name the same location."""
-    patterns = [(name, info) for name, info in infos.items() if info.output and info.output.regex is not None]
+    patterns = [(name, info) for name, info in infos.items() if info.output and info.output.regex_source is not None]
     index = _PatternIndex(patterns)
     if index_out is not None:
         index_out.append(index)
@@ -459,9 +472,8 @@ def output_clashes(infos: dict, index_out: Optional[list] = None) -> list:
     pairs = set()
     for position, locations in enumerate(samples):
         for location in locations:
-            for other in index.matching(location):
-                if other != position:
-                    pairs.add((min(position, other), max(position, other)))
+            for other in index.matching(location, position):
+                pairs.add((min(position, other), max(position, other)))
     found = []
     for i, j in sorted(pairs):
         (name_a, a), (name_b, b) = patterns[i], patterns[j]

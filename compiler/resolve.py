@@ -41,7 +41,7 @@ def _resolve_path(factory: TaskFactory, name: str) -> Task:
     exact, by_name, bad_values = [], [], []
     for rule_name, info in factory.flowfile.rules.items():
         output = info.output
-        if output is None or output.regex is None:
+        if output is None or output.regex_source is None:
             continue
         for read, bucket in ((output.read, exact), (output.read_name, by_name)):
             try:
