@@ -16,6 +16,7 @@ twenty times as many random cases.
 
 from __future__ import annotations
 
+import datetime
 import os
 import pickle
 import random
@@ -31,6 +32,7 @@ from flow.compiler.graph import TaskFactory, build_graph
 from flow.compiler.loader import read_flowfile
 from flow.compiler.parser import parse
 from flow.compiler.resolve import resolve
+from flow.compiler.types import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = os.environ.get("FLOW_FUZZ_LONG") == "1"
@@ -40,6 +42,7 @@ FUZZ = settings(deadline=None, database=None, derandomize=not LONG, print_blob=T
 
 MAX_TASKS = 500  # a graph this big has shown what it can; the rest is the runtime's task limit
 MAX_ROOTS = 20
+CLOCK = Clock.at_midnight(datetime.date(2012, 7, 1))  # a pinned build date, for ranges relative to today
 
 
 class _Enough(Exception):
@@ -79,7 +82,7 @@ def exercise(text: str, requests=()) -> str:
             assert diagnostic.span is not None, diagnostic
         _assert_located(exc, text)
         return "error"
-    factory = TaskFactory(checked)
+    factory = TaskFactory(checked, clock=CLOCK)
     names = list(checked.targets)[:3] + ([checked.default] if checked.default else []) + list(requests)
     outcome = "graph"
     for name in names:
