@@ -161,6 +161,10 @@ ACTIONS = [
     "    load:\n        columns: day date, n int\n        header: true\n",
     "    load:\n        delimiter: \",\"\n",
     '    spark-submit: "app.py"\n        master: "local"\n        args: ["{output}"]\n',
+    '    command: ["gzip", "-c", "{input}"]\n',
+    '    command: "gzip {input}"\n',
+    '    shell: "cat {inputs} > {output}"\n',
+    '    shell: "echo {nope.x} {"\n',
     "",
 ]
 
