@@ -7,7 +7,7 @@ import sys
 import click
 
 VERSION = "0.1.0"
-COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db")
+COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db", "serve")
 FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
 
 
@@ -196,11 +196,23 @@ def stop(flowfile):
     sys.exit(run_stop(flowfile))
 
 
+@cli.command()
+@_flowfile_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0 for every one)")
+@click.option("--port", default=8082, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free one)")
+def serve(flowfile, host, port):
+    """Serve a live read-only page of the runs, tasks and graph, with JSON endpoints (needs flow[web])."""
+    from .web.serve import run_serve
+
+    sys.exit(run_serve(flowfile, host, port))
+
+
 def _route(args: list) -> list:
     """`flow`, `flow TARGET...` and `flow --dry-run` mean `flow build ...`."""
     if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
         return args
-    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today"}
+    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today", "--host",
+                   "--port"}
     skip = False
     for index, arg in enumerate(args):
         if skip:

@@ -57,6 +57,24 @@ def redact(dsn: str) -> str:
     return conninfo.redact(dsn)
 
 
+# a DSN inside other text, up to the first space or quote
+_URI_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]+", re.IGNORECASE)
+# environment variables whose values are secrets, as Spark's UI judges conf keys
+_SECRET_NAME = re.compile(r"(?i)secret|password|passwd|token|access.?key|credential")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error, a log) with DSN passwords, `password=...` and secret environment values hidden."""
+    text = _URI_IN_TEXT.sub(lambda match: redact(match.group(0)), text)
+    text = _KV_PASSWORD.sub(r"\1***", text)
+    secrets = [value for name, value in os.environ.items() if _SECRET_NAME.search(name) and len(value) >= 4]
+    secrets.append(_password_of(os.environ.get(ENV_VAR, "")) or "")
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
 def describe(dsn: str) -> str:
     """How to name the database in a message: the redacted DSN, or where libpq looked when it is empty."""
     return redact(dsn) if dsn else "the default database (libpq PG* environment variables)"

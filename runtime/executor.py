@@ -317,5 +317,9 @@ class Executor:
     # ------------------------------------------------------------------ paths
 
     def _log_path(self, task) -> str:
-        return os.path.join(self.settings.log_dir, task.name, _UNSAFE.sub("_", task.id) + ".log")
+        return log_file(self.settings.log_dir, task.name, task.id)
 
+
+def log_file(log_dir: str, rule: str, task_id: str) -> str:
+    """Where a task's log is written: one file per task, the latest attempt's (the page reads it too)."""
+    return os.path.join(log_dir, rule, _UNSAFE.sub("_", task_id) + ".log")

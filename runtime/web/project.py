@@ -1,0 +1,225 @@
+"""The Flowfile side of the page: rules, targets, a target's tasks with their status, one task's neighbourhood.
+
+The Flowfile is read again when it changes on disk. Every answer is computed on a request and
+cached briefly; nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from .store import ORDER, HistoryReader
+
+# A target view is recomputed at most this often while builds run (it checks every output).
+TARGET_TTL = 2.0
+# The graph that finds a task's dependents stops growing here: beyond it, dependents are not shown.
+MAX_FULL_GRAPH = 2_000_000
+LOG_TAIL_BYTES = 16_000
+
+
+@dataclass
+class TargetState:
+    """Every task a target needs right now (complete tasks are leaves, as a build sees them) and its status."""
+
+    name: str
+    roots: list
+    status: dict  # task -> page status
+    errors: dict  # task -> the error shown beside it
+    computed: float
+
+    def rule_counts(self) -> dict:
+        counts: dict = {}
+        for task, status in self.status.items():
+            per_rule = counts.setdefault(task.name, {})
+            per_rule[status] = per_rule.get(status, 0) + 1
+        return counts
+
+    def tasks(self, query: str = "", status: str = "", rule: str = "", hide_done: bool = False, offset: int = 0,
+              limit: int = 50) -> tuple:
+        rank = {s: i for i, s in enumerate(ORDER)}
+        rows = [(rank.get(s, 99), task.id, task, s) for task, s in self.status.items()
+                if (not query or query in task.id) and (not status or s == status) and (not rule or task.name == rule)
+                and not (hide_done and s == "done")]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        page = [{"id": task.id, "rule": task.name, "status": s, "attempt": None, "started": None, "duration": None,
+                 "error": self.errors.get(task)} for _, _, task, s in rows[offset:offset + limit]]
+        return len(rows), page
+
+
+class Project:
+    """One Flowfile and its `.flow/` directory, read-only; safe to share between threads."""
+
+    def __init__(self, flowfile_path: str, reader: Optional[HistoryReader] = None):
+        self.flowfile_path = os.path.abspath(flowfile_path)
+        self.directory = os.path.dirname(self.flowfile_path)
+        self.flow_dir = os.path.join(self.directory, ".flow")
+        self.reader = reader or HistoryReader(self.flow_dir)
+        self._lock = threading.RLock()
+        self._session = None
+        self._mtime = None
+        self._targets: dict = {}  # name -> (cache key, TargetState)
+        self._full = None  # networkx graph of every named target's tasks, for dependents
+
+    # ------------------------------------------------------------------ the Flowfile
+
+    def session(self):
+        """The loaded Flowfile (a runtime Session), read again when the file changed; raises FlowError."""
+        with self._lock:
+            mtime = os.stat(self.flowfile_path).st_mtime_ns
+            if self._session is None or mtime != self._mtime:
+                from flow.runtime.session import Session
+
+                self._session = Session(self.flowfile_path)
+                self._mtime = mtime
+                self._targets = {}
+                self._full = None
+            return self._session
+
+    def rule_graph(self) -> tuple:
+        """(rule names in Flowfile order, [(requirement, dependent)], {rule: doc line})."""
+        from flow.compiler.export import rule_graph
+
+        checked = self.session().checked
+        graph = rule_graph(checked.ast)
+        names = [rule.name for rule in checked.ast.rules]
+        docs = {rule.name: (rule.doc or "").strip().splitlines()[0] if rule.doc else "" for rule in checked.ast.rules}
+        return names, [(b, a) for a, b in graph.sorted_edges()], docs
+
+    def target_names(self) -> tuple:
+        """(named targets in Flowfile order, the default target or None)."""
+        checked = self.session().checked
+        return list(checked.targets), checked.default
+
+    # ------------------------------------------------------------------ a target's tasks
+
+    def target_state(self, name: str) -> TargetState:
+        """The target's tasks and their status; raises FlowError for a name that resolves to nothing."""
+        with self._lock:
+            session = self.session()
+            key = (self._mtime, self.reader.version())
+            cached = self._targets.get(name)
+            if cached is not None and cached[0] == key and time.monotonic() - cached[1].computed < TARGET_TTL:
+                return cached[1]
+            state = self._compute_target(session, name)
+            self._targets[name] = (key, state)
+            return state
+
+    def _compute_target(self, session, name: str) -> TargetState:
+        import networkx as nx
+        from flow.compiler.graph import build_graph
+        from flow.compiler.resolve import resolve
+
+        roots = resolve(session.factory, name)
+        graph = build_graph(session.factory, roots, self._complete(session))
+        nx_graph, done = graph.graph, graph.complete
+        running = self.reader.running_now()
+        last = self.reader.last_status([t.id for t in nx_graph if t not in done])
+        status: dict = {}
+        errors: dict = {}
+        for task in reversed(list(nx.topological_sort(nx_graph))):  # requirements before their dependents
+            if task in done:
+                status[task] = "done"
+            elif task.id in running:
+                status[task] = "running"
+            elif task.info.node.external:
+                status[task] = "failed"
+                errors[task] = "missing external input"
+            elif last.get(task.id, ("",))[0] == "failed":
+                status[task] = "failed"
+                errors[task] = last[task.id][1]
+            else:
+                failed = next((r for r in nx_graph.succ[task] if status.get(r) in ("failed", "upstream_failed")), None)
+                if failed is not None:
+                    status[task] = "upstream_failed"
+                    errors[task] = f"requires {failed.id}"
+                else:
+                    status[task] = "pending"
+        return TargetState(name, roots, status, errors, time.monotonic())
+
+    def _complete(self, session):
+        """Bulk output checks; table outputs count as missing once the database proved unreachable."""
+        from flow.runtime import targets
+        from flow.runtime.session import lenient_complete
+
+        lenient = lenient_complete(session)
+
+        def complete(tasks):
+            if session.database_error:
+                return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
+            return lenient(tasks)
+
+        return complete
+
+    # ------------------------------------------------------------------ one task
+
+    def task(self, task_id: str):
+        """The task a task id names in today's Flowfile, or None (a rule renamed since, a bad id)."""
+        from flow.compiler.errors import FlowError
+        from flow.compiler.resolve import resolve
+
+        with self._lock:
+            session = self.session()
+            try:
+                tasks = resolve(session.factory, task_id)
+            except FlowError:
+                return None
+            return tasks[0] if len(tasks) == 1 and tasks[0].id == task_id else None
+
+    def neighbourhood(self, task) -> tuple:
+        """(what the task requires, what requires it among the named targets' tasks)."""
+        with self._lock:
+            session = self.session()
+            requirements = list(session.factory.requirements(task)) if task.info.has_requires else []
+            full = self._full_graph(session)
+            dependents = sorted(full.pred[task]) if full is not None and task in full else []
+            return requirements, dependents
+
+    def _full_graph(self, session):
+        if self._full is None:
+            from flow.compiler.graph import build_graph
+
+            roots = [task for name in session.checked.targets for task in session.factory.target(name)]
+            try:
+                self._full = build_graph(session.factory, roots, lambda level: set()).graph
+            except Exception:  # a graph past MAX_TASKS, or a cycle: dependents are not shown
+                self._full = False
+            if self._full is not False and self._full.number_of_nodes() > MAX_FULL_GRAPH:
+                self._full = False
+        return self._full or None
+
+    def output_exists(self, task) -> Optional[bool]:
+        """Whether the task's output exists; None when it is a table and no database can be reached."""
+        from flow.runtime import targets
+
+        with self._lock:
+            session = self.session()
+            try:
+                if task.info.output.kind == "table" and session.database_error:
+                    return None
+                return task in targets.complete([task], session.markers)
+            except targets.DatabaseUnavailable as exc:
+                session.database_error = str(exc)
+                return None
+
+    def log_tail(self, rule: str, task_id: str) -> Optional[str]:
+        """The last lines of the task's log (its latest attempt), redacted; None when there is none."""
+        from flow.runtime.db import redact_text
+        from flow.runtime.executor import log_file
+
+        path = log_file(os.path.join(self.flow_dir, "logs"), rule, task_id)
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - LOG_TAIL_BYTES))
+                data = handle.read()
+        except OSError:
+            return None
+        text = data.decode("utf-8", "replace")
+        if size > LOG_TAIL_BYTES:
+            text = "...\n" + text.split("\n", 1)[-1]
+        return redact_text(text)
