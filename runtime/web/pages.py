@@ -238,18 +238,24 @@ def task_page(view: dict, project_name: str) -> str:
 
 def _neighbourhood(view: dict) -> str:
     centre = view["id"]
-    nodes = [layout.Node(centre, [centre], "", "centre")]
+    status = view["neighbour_status"]
+    nodes = [layout.Node(centre, [centre], "", f"centre st-{view['status']}")]
     edges = []
-    for side, ids in (("requires", view["requires"]), ("required_by", view["required_by"])):
+    for side, ids in (("requires", view["requires"]), ("required_by", view["required_by"] or [])):
         for other in ids[:NEIGHBOURS_SHOWN]:
-            nodes.append(layout.Node(other, [other], f"/task?{urlencode({'id': other})}", side))
+            css = f"{side} st-{status[other]}" if other in status else side
+            nodes.append(layout.Node(other, [other], f"/task?{urlencode({'id': other})}", css))
             edges.append((other, centre) if side == "requires" else (centre, other))
         if len(ids) > NEIGHBOURS_SHOWN:
             more = f"{len(ids) - NEIGHBOURS_SHOWN:,} more {'requirements' if side == 'requires' else 'dependents'}"
             nodes.append(layout.Node(f"{side}:more", [more], "", "more"))
             edges.append((f"{side}:more", centre) if side == "requires" else (centre, f"{side}:more"))
-    note = f'<p class="note">requires {len(view["requires"]):,}; required by {len(view["required_by"]):,}'
-    note += " (among the Flowfile's named targets)</p>"
+    note = f'<p class="note">requires {len(view["requires"]):,}; '
+    if view["required_by"] is None:
+        note += "what requires it is still being worked out (a large Flowfile): reload in a moment</p>"
+    else:
+        note += f'required by {len(view["required_by"]):,} (among the tasks of the Flowfile\'s named targets)</p>'
+
     return note + f'<div class="graph-box">{layout.svg(nodes, edges, "graph neighbourhood")}</div>'
 
 

@@ -14,10 +14,15 @@ from typing import Optional
 
 from .store import ORDER, HistoryReader
 
-# A target view is recomputed at most this often while builds run (it checks every output).
-TARGET_TTL = 2.0
-# The graph that finds a task's dependents stops growing here: beyond it, dependents are not shown.
+# A target view is recomputed when the history changed, and otherwise at most this often while
+# builds run (LIVE_TTL) or when nothing runs (IDLE_TTL; outputs may be deleted by hand).
+LIVE_TTL = 2.0
+IDLE_TTL = 30.0
+# Past this many tasks the named targets' graph is not built, and dependents are not shown.
 MAX_FULL_GRAPH = 2_000_000
+# A task page waits this long for the dependents index (built in the background on the first
+# task page: building it at start-up would slow the first views of a large project).
+DEPENDENTS_WAIT = 5.0
 LOG_TAIL_BYTES = 16_000
 
 
@@ -62,7 +67,7 @@ class Project:
         self._session = None
         self._mtime = None
         self._targets: dict = {}  # name -> (cache key, TargetState)
-        self._full = None  # networkx graph of every named target's tasks, for dependents
+        self._dependents = None  # (Flowfile mtime, thread, {task id: [dependent ids]} or None when too big)
 
     # ------------------------------------------------------------------ the Flowfile
 
@@ -76,7 +81,7 @@ class Project:
                 self._session = Session(self.flowfile_path)
                 self._mtime = mtime
                 self._targets = {}
-                self._full = None
+                self._dependents = None
             return self._session
 
     def rule_graph(self) -> tuple:
@@ -102,8 +107,10 @@ class Project:
             session = self.session()
             key = (self._mtime, self.reader.version())
             cached = self._targets.get(name)
-            if cached is not None and cached[0] == key and time.monotonic() - cached[1].computed < TARGET_TTL:
-                return cached[1]
+            if cached is not None and cached[0] == key:
+                ttl = LIVE_TTL if any(s == "running" for s in cached[1].status.values()) else IDLE_TTL
+                if time.monotonic() - cached[1].computed < ttl:
+                    return cached[1]
             state = self._compute_target(session, name)
             self._targets[name] = (key, state)
             return state
@@ -170,26 +177,47 @@ class Project:
             return tasks[0] if len(tasks) == 1 and tasks[0].id == task_id else None
 
     def neighbourhood(self, task) -> tuple:
-        """(what the task requires, what requires it among the named targets' tasks)."""
+        """(ids of what the task requires, ids of what requires it among the named targets' tasks or None).
+
+        None means the dependents are still being computed (a very large Flowfile) or too many to know.
+        """
         with self._lock:
             session = self.session()
-            requirements = list(session.factory.requirements(task)) if task.info.has_requires else []
-            full = self._full_graph(session)
-            dependents = sorted(full.pred[task]) if full is not None and task in full else []
-            return requirements, dependents
+            requirements = [t.id for t in session.factory.requirements(task)] if task.info.has_requires else []
+            thread = self.warm()
+        thread.join(DEPENDENTS_WAIT)
+        index = self._dependents[2] if self._dependents is not None else None
+        if index is None:
+            return requirements, None
+        return requirements, index.get(task.id, [])
 
-    def _full_graph(self, session):
-        if self._full is None:
-            from flow.compiler.graph import build_graph
+    def warm(self) -> threading.Thread:
+        """Start building the dependents index of the named targets' tasks in the background (once per Flowfile)."""
+        with self._lock:
+            session = self.session()
+            if self._dependents is None or self._dependents[0] != self._mtime:
+                thread = threading.Thread(target=self._build_dependents, args=(session, self._mtime),
+                                          name="flow-serve-dependents", daemon=True)
+                self._dependents = (self._mtime, thread, None)
+                thread.start()
+            return self._dependents[1]
 
-            roots = [task for name in session.checked.targets for task in session.factory.target(name)]
-            try:
-                self._full = build_graph(session.factory, roots, lambda level: set()).graph
-            except Exception:  # a graph past MAX_TASKS, or a cycle: dependents are not shown
-                self._full = False
-            if self._full is not False and self._full.number_of_nodes() > MAX_FULL_GRAPH:
-                self._full = False
-        return self._full or None
+    def _build_dependents(self, session, mtime) -> None:
+        from flow.compiler.graph import TaskFactory, build_graph
+
+        factory = TaskFactory(session.checked)  # its own: the requests' factory is used under the lock
+        roots = [task for name in session.checked.targets for task in factory.target(name)]
+        try:
+            graph = build_graph(factory, roots, lambda level: set()).graph
+        except Exception:  # past MAX_TASKS, or a cycle: dependents are not shown
+            return
+        if graph.number_of_nodes() > MAX_FULL_GRAPH:
+            return
+        predecessors = graph.pred
+        index = {task.id: sorted(p.id for p in predecessors[task]) for task in graph if predecessors[task]}
+        with self._lock:
+            if self._dependents is not None and self._dependents[0] == mtime:
+                self._dependents = (mtime, self._dependents[1], index)
 
     def output_exists(self, task) -> Optional[bool]:
         """Whether the task's output exists; None when it is a table and no database can be reached."""

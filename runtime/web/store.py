@@ -25,15 +25,33 @@ ORDER = ("failed", "running", "upstream_failed", "interrupted", "skipped", "pend
 RECENT = 50
 
 _RUN_COLUMNS = "id, started, finished, command, targets, status, counts_json, host, pid, plan_json"
-# The latest attempt of each task of a run, tasks under way left out (the running table shows them).
-_LATEST = """
-SELECT task_id, rule, status, max(attempt) AS attempt, started, duration, error FROM attempts
-WHERE run_id = :run AND task_id NOT IN (SELECT task_id FROM running WHERE run_id = :run)
-GROUP BY task_id
-"""
 _STATUS_SQL = ("CASE status WHEN 'timeout' THEN 'failed' WHEN 'blocked' THEN 'upstream_failed' "
                "ELSE status END")
-_ORDER_SQL = "CASE page_status " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(ORDER)) + " END"
+_ORD_SQL = f"CASE {_STATUS_SQL} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(ORDER)) + " END"
+
+
+def _locked(method):
+    """Run the method holding the reader's lock: one connection serves every thread."""
+    import functools
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+class _RunTable:
+    """A run's temporary task table: its name, the last attempts rowid read into it, its counts per rule."""
+
+    __slots__ = ("name", "live", "rowid", "counts")
+
+    def __init__(self, name: str, live: bool):
+        self.name = name
+        self.live = live  # built while the run was under way
+        self.rowid = 0
+        self.counts = None
 
 
 class HistoryReader:
@@ -41,11 +59,15 @@ class HistoryReader:
 
     def __init__(self, flow_dir: str):
         self.path = os.path.join(flow_dir, "history.sqlite")
-        self._local = threading.local()
-        self._finished_counts: dict = {}  # run id -> counts of a finished run, which never change
+        # One connection for every thread (SQLite would serialise them anyway): the temporary
+        # tables that hold each run's tasks live in it.
+        self._lock = threading.RLock()
+        self._connection: Optional[sqlite3.Connection] = None
+        self._tables: dict = {}  # run id -> _RunTable
 
     # ------------------------------------------------------------------ runs
 
+    @_locked
     def runs(self, offset: int = 0, limit: int = 50) -> list:
         """Runs, newest first, as dicts (targets, counts and plan decoded; `state` says if it still runs)."""
         conn = self._conn()
@@ -54,10 +76,12 @@ class HistoryReader:
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
         return [_run(row) for row in rows]
 
+    @_locked
     def run_count(self) -> int:
         conn = self._conn()
         return conn.execute("SELECT count(*) FROM runs").fetchone()[0] if conn is not None else 0
 
+    @_locked
     def run(self, run_id: int) -> Optional[dict]:
         conn = self._conn()
         if conn is None:
@@ -65,6 +89,7 @@ class HistoryReader:
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run(row) if row is not None else None
 
+    @_locked
     def live_runs(self) -> list:
         """The runs still under way (their process alive), newest first."""
         conn = self._conn()
@@ -77,46 +102,81 @@ class HistoryReader:
 
     def run_rule_counts(self, run: dict) -> dict:
         """rule -> {page status: tasks} for a run, pending (or not run, once it ended) from its plan."""
-        key = run["id"]
-        if run["state"] != "running" and key in self._finished_counts:
-            return self._finished_counts[key]
-        conn = self._conn()
-        counts: dict = {}
-        for rule, status, n in conn.execute(
-                f"SELECT rule, {_STATUS_SQL}, count(*) FROM ({_LATEST}) GROUP BY rule, status", {"run": key}):
-            per_rule = counts.setdefault(rule, {})
-            per_rule[status] = per_rule.get(status, 0) + n
-        # attempts under way; in a run whose process died they were interrupted
-        under_way = "running" if run["state"] == "running" else "interrupted"
-        for rule, n in conn.execute("SELECT rule, count(*) FROM running WHERE run_id = ? GROUP BY rule", (key,)):
-            per_rule = counts.setdefault(rule, {})
-            per_rule[under_way] = per_rule.get(under_way, 0) + n
-        for rule, planned in (run["plan"].get("rules") or {}).items():
-            per_rule = counts.setdefault(rule, {})
-            # a skipped task may run again in the same build (another process held it): count it once
-            seen = sum(n for status, n in per_rule.items() if status != "pending")
-            if planned > seen:
-                per_rule["pending"] = planned - seen
-        if run["state"] != "running":
-            self._finished_counts[key] = counts
-        return counts
+        with self._lock:
+            table = self._run_table(run)
+            if table.counts is None:
+                counts: dict = {}
+                for rule, ord_, n in self._conn().execute(  # through the (rule, ord, task_id) index
+                        f"SELECT rule, ord, count(*) FROM {table.name} GROUP BY rule, ord"):
+                    counts.setdefault(rule, {})[ORDER[ord_]] = n
+                for rule, planned in (run["plan"].get("rules") or {}).items():
+                    per_rule = counts.setdefault(rule, {})
+                    seen = sum(per_rule.values())
+                    if planned > seen:
+                        per_rule["pending"] = planned - seen
+                table.counts = counts
+            return {rule: dict(per_rule) for rule, per_rule in table.counts.items()}
 
     def run_tasks(self, run: dict, query: str = "", status: str = "", rule: str = "", offset: int = 0,
                   limit: int = 50, hide_done: bool = False) -> tuple:
         """(tasks matching, one page of them as dicts): failures first, then by id. Pending tasks are not listed."""
-        conn = self._conn()
-        under_way = "running" if run["state"] == "running" else "interrupted"
-        union = (f"SELECT task_id, rule, {_STATUS_SQL} AS page_status, attempt, started, duration, error"
-                 f" FROM ({_LATEST}) UNION ALL SELECT task_id, rule, '{under_way}' AS page_status, attempt, started,"
-                 " NULL AS duration, NULL AS error FROM running WHERE run_id = :run")
-        where, params = _filters(query, status, rule, hide_done)
-        params["run"] = run["id"]
-        total = conn.execute(f"SELECT count(*) FROM ({union}) {where}", params).fetchone()[0]
-        params.update(limit=limit, offset=offset)
-        page = conn.execute(f"SELECT * FROM ({union}) {where} ORDER BY {_ORDER_SQL}, task_id"
-                            " LIMIT :limit OFFSET :offset", params).fetchall()
-        return total, [_task_row(row) for row in page]
+        with self._lock:
+            table = self._run_table(run)
+            conn = self._conn()
+            where, params = _filters(query, status, rule, hide_done)
+            total = conn.execute(f"SELECT count(*) FROM {table.name} {where}", params).fetchone()[0]
+            params.update(limit=limit, offset=offset)
+            page = conn.execute(f"SELECT task_id, rule, status, attempt, started, duration, error FROM {table.name}"
+                                f" {where} ORDER BY ord, task_id LIMIT :limit OFFSET :offset", params).fetchall()
+            return total, [_task_row(row) for row in page]
 
+    def _run_table(self, run: dict) -> "_RunTable":
+        """The run's tasks, one row each (its latest attempt, or the attempt under way), in a temporary table.
+
+        Built once per run with one scan of its attempts, then brought up to date with the attempts
+        written since (by rowid) and the attempts under way, so paging, filters and counts of a run
+        of 100,000 tasks are index lookups, also while it runs. Caller holds the lock.
+        """
+        conn = self._conn()
+        live = run["state"] == "running"
+        table = self._tables.get(run["id"])
+        if table is not None and table.live and not live:
+            conn.execute(f"DROP TABLE {table.name}")  # it ended: start afresh, so nothing stays 'running'
+            table = None
+        if table is None:
+            table = _RunTable(f"temp.run_{run['id']}", live)
+            conn.execute(f"CREATE TABLE {table.name} (task_id TEXT PRIMARY KEY, rule TEXT, status TEXT,"
+                         " attempt INTEGER, started REAL, duration REAL, error TEXT, ord INTEGER)")
+            conn.execute(f"CREATE INDEX {table.name}_ord ON run_{run['id']} (ord, task_id)")
+            conn.execute(f"CREATE INDEX {table.name}_rule ON run_{run['id']} (rule, ord, task_id)")
+            self._tables[run["id"]] = table
+        elif not live:
+            return table  # a finished run never changes
+        with conn:
+            cursor = conn.execute(
+                f"INSERT INTO {table.name} SELECT task_id, rule, {_STATUS_SQL}, attempt, started, duration, error,"
+                f" {_ORD_SQL} FROM attempts WHERE run_id = ? AND rowid > ? ORDER BY rowid"
+                " ON CONFLICT (task_id) DO UPDATE SET rule = excluded.rule, status = excluded.status,"
+                " attempt = excluded.attempt, started = excluded.started, duration = excluded.duration,"
+                " error = excluded.error, ord = excluded.ord WHERE excluded.attempt >= attempt",
+                (run["id"], table.rowid))
+            if cursor.rowcount:
+                table.rowid = conn.execute("SELECT max(rowid) FROM attempts WHERE run_id = ?",
+                                           (run["id"],)).fetchone()[0]
+                table.counts = None
+            # attempts under way; in a run whose process died they were interrupted
+            under_way = "running" if live else "interrupted"
+            cursor = conn.execute(
+                f"INSERT INTO {table.name} SELECT task_id, rule, '{under_way}', attempt, started, NULL, NULL,"
+                f" {ORDER.index(under_way)} FROM running WHERE run_id = ? ON CONFLICT (task_id) DO UPDATE SET"
+                " status = excluded.status, attempt = excluded.attempt, started = excluded.started,"
+                " duration = NULL, error = NULL, ord = excluded.ord WHERE excluded.attempt > attempt",
+                (run["id"],))
+            if cursor.rowcount:
+                table.counts = None
+        return table
+
+    @_locked
     def rule_means(self, rules: list) -> dict:
         """rule -> mean seconds of its last successes in any run; rules never done are left out."""
         conn = self._conn()
@@ -131,6 +191,7 @@ class HistoryReader:
 
     # ------------------------------------------------------------------ tasks across runs
 
+    @_locked
     def attempts(self, task_id: str, limit: int = 50) -> list:
         """The task's attempts in every run, newest first, as dicts (params decoded)."""
         conn = self._conn()
@@ -148,6 +209,7 @@ class HistoryReader:
             out.append(attempt)
         return out
 
+    @_locked
     def running_now(self) -> dict:
         """task_id -> (run id, attempt, started) for every attempt under way in a run whose process lives."""
         live = [run["id"] for run in self.live_runs()]
@@ -158,6 +220,7 @@ class HistoryReader:
         return {task_id: (run_id, attempt, started) for run_id, task_id, attempt, started in conn.execute(
             f"SELECT run_id, task_id, attempt, started FROM running WHERE run_id IN ({marks})", live)}
 
+    @_locked
     def last_status(self, task_ids: list) -> dict:
         """task_id -> (page status, error) of its latest attempt in any run; skipped attempts are ignored."""
         conn = self._conn()
@@ -174,6 +237,7 @@ class HistoryReader:
                 result[task_id] = (PAGE_STATUS.get(status, status), error)
         return result
 
+    @_locked
     def version(self) -> tuple:
         """Changes whenever another process commits to the history: a cache key for derived views."""
         conn = self._conn()
@@ -184,8 +248,8 @@ class HistoryReader:
     # ------------------------------------------------------------------ internals
 
     def _conn(self) -> Optional[sqlite3.Connection]:
-        """This thread's read-only connection; None while no history exists (nothing is created)."""
-        conn = getattr(self._local, "conn", None)
+        """The read-only connection; None while no history exists (nothing is created)."""
+        conn = self._connection
         if conn is None:
             if not os.path.exists(self.path):
                 return None
@@ -201,20 +265,21 @@ class HistoryReader:
                 with History(os.path.dirname(self.path)) as history:
                     history.recent_runs(1)  # any read opens the file, which upgrades it
                 return self._conn()
-            self._local.conn = conn
+            conn.execute("PRAGMA temp_store = MEMORY")  # the runs' task tables: never a temporary file
+            self._connection = conn
         return conn
 
 
 def _filters(query: str, status: str, rule: str, hide_done: bool) -> tuple:
     clauses, params = [], {}
     if hide_done:
-        clauses.append("page_status != 'done'")
+        clauses.append("status != 'done'")
     if query:
         clauses.append("task_id LIKE :query ESCAPE '\\'")
         params["query"] = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     if status:
-        clauses.append("page_status = :status")
-        params["status"] = status
+        clauses.append("ord = :ord")  # the same as status = :status, through the index
+        params["ord"] = ORDER.index(status)
     if rule:
         clauses.append("rule = :rule")
         params["rule"] = rule

@@ -92,7 +92,10 @@ def task(project: Project, task_id: str) -> dict:
     else:  # known only from the history: the Flowfile no longer makes it
         rule, params, output, exists = latest["rule"], latest["params"], latest["output"], None
         requirements, dependents = [], []
-    running = project.reader.running_now().get(task_id)
+    under_way = project.reader.running_now()
+    running = under_way.get(task_id)
+    neighbours = requirements + (dependents or [])
+    last = project.reader.last_status(neighbours)
     failure = next((a for a in attempts if a["page_status"] == "failed"), None)
     return {
         "id": task_id, "rule": rule, "params": params, "output": output, "exists": exists,
@@ -102,8 +105,11 @@ def task(project: Project, task_id: str) -> dict:
         "attempts": attempts,
         "error": failure["error"] if failure else None,
         "log_tail": project.log_tail(rule, task_id),
-        "requires": [t.id for t in requirements],
-        "required_by": [t.id for t in dependents],
+        "requires": requirements,
+        "required_by": dependents,
+        # the latest attempt's status of each neighbour (running while under way); never attempted: left out
+        "neighbour_status": {n: "running" if n in under_way else last[n][0] for n in neighbours
+                             if n in under_way or n in last},
     }
 
 

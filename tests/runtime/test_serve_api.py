@@ -105,6 +105,7 @@ def test_a_task_shows_parameters_output_attempts_error_and_log_without_the_passw
     assert "postgresql://loader:***@db.example/warehouse" in task["error"]
     assert "no data for 2012-03-02" in task["log_tail"]
     assert task["required_by"] == ["after_bad(2012-03-02)"] and task["requires"] == []
+    assert task["neighbour_status"] == {"after_bad(2012-03-02)": "upstream_failed"}
     month = server.json("/api/task?id=" + quote("month(2012-02)"))
     assert month["exists"] is True and month["status"] == "done"
     assert len(month["requires"]) == 29 and month["required_by"] == []
