@@ -205,6 +205,16 @@ for i, task in enumerate(tasks):
     history.record(run, task, "done", 1, time.time(), 0.001, name)
     if i % 100 == 0:
         time.sleep(0.002)  # like a build, which does other things between records
+    if i == 1500:
+        # half way: wait until the other writer's rows are in, so the two surely interleave even
+        # when a loaded machine starts one process long after the other
+        history.flush()
+        other = "two" if name == "one" else "one"
+        deadline = time.monotonic() + 60
+        while not history._db().execute("SELECT 1 FROM attempts WHERE error = ? LIMIT 1", (other,)).fetchone():
+            if time.monotonic() > deadline:
+                sys.exit("the other writer never wrote")
+            time.sleep(0.01)
 history.finish_run(run, "done", {"ran": len(tasks)})
 history.close()
 """
