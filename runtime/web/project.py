@@ -46,9 +46,10 @@ class TargetState:
     def tasks(self, query: str = "", status: str = "", rule: str = "", hide_done: bool = False, offset: int = 0,
               limit: int = 50) -> tuple:
         rank = {s: i for i, s in enumerate(ORDER)}
+        query = query.lower()  # as the run's search (SQLite's LIKE) ignores case
         rows = [(rank.get(s, 99), task.id, task, s) for task, s in self.status.items()
-                if (not query or query in task.id) and (not status or s == status) and (not rule or task.name == rule)
-                and not (hide_done and s == "done")]
+                if (not query or query in task.id.lower()) and (not status or s == status)
+                and (not rule or task.name == rule) and not (hide_done and s == "done")]
         rows.sort(key=lambda row: (row[0], row[1]))
         page = [{"id": task.id, "rule": task.name, "status": s, "attempt": None, "started": None, "duration": None,
                  "error": self.errors.get(task)} for _, _, task, s in rows[offset:offset + limit]]

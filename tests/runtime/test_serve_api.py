@@ -198,3 +198,14 @@ def test_serving_changes_nothing_in_the_project(built):
              for name in os.listdir(os.path.join(directory, ".flow")) if name.startswith("history")}
     assert after == before
     assert not os.path.exists(os.path.join(directory, "out", "held_2012-04-01.txt"))
+
+
+def test_free_text_is_redacted_like_dsns(monkeypatch):
+    from flow.runtime.db import redact_text
+
+    monkeypatch.setenv("PGPASSWORD", "hunter22")
+    monkeypatch.setenv("FLOW_DATABASE_URL", "postgresql://u:p%40ss@h/db")
+    text = ("connect postgresql://u:s3cret@h/db failed; password=abc 'postgres://a:b@c/d' env hunter22,"
+            " written p%40ss, decoded p@ss")
+    assert redact_text(text) == ("connect postgresql://u:***@h/db failed; password=*** 'postgres://a:***@c/d'"
+                                 " env ***, written ***, decoded ***")

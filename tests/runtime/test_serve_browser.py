@@ -121,6 +121,10 @@ def test_the_page_during_and_after_a_real_build(tmp_path, browser, artifacts):
         WebDriverWait(browser, WAIT).until(lambda b: "q=2012-01-15" in b.current_url)
         found = [row.text.split()[0] for row in browser.find_elements(By.CSS_SELECTOR, "table.tasks tbody tr")]
         assert found == ["day(2012-01-15)"]
+
+        # 5. offline: every script, style and request of the page came from flow serve itself
+        urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert urls and all(url.startswith(server.url + "/") for url in urls), urls
     finally:
         (tmp_path / "release").write_text("")
         build.wait(timeout=WAIT)
