@@ -204,10 +204,17 @@ class Project:
             return self._dependents[1]
 
     def _build_dependents(self, session, mtime) -> None:
+        from flow.compiler.errors import FlowError
         from flow.compiler.graph import TaskFactory, build_graph
 
-        factory = TaskFactory(session.checked)  # its own: the requests' factory is used under the lock
-        roots = [task for name in session.checked.targets for task in factory.target(name)]
+        # its own factory: the requests' one is used under the lock
+        factory = TaskFactory(session.checked, getattr(session, "clock", None))
+        roots = []
+        for name in session.checked.targets:
+            try:
+                roots.extend(factory.target(name))
+            except FlowError:  # a target this Flowfile cannot expand today: its tasks show no dependents
+                continue
         try:
             graph = build_graph(factory, roots, lambda level: set()).graph
         except Exception:  # past MAX_TASKS, or a cycle: dependents are not shown
