@@ -93,7 +93,10 @@ def environment() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env["FLOW_RETRY_DELAY"] = "0.05"
-    env.pop("FLOW_DATABASE_URL", None)
+    from flow.runtime.db import ENV_VAR, LIBPQ_SERVER_VARIABLES
+
+    for name in (ENV_VAR, *LIBPQ_SERVER_VARIABLES):  # no database unless a test configures one
+        env.pop(name, None)
     return env
 
 

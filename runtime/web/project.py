@@ -149,18 +149,47 @@ class Project:
         return TargetState(name, roots, status, errors, time.monotonic())
 
     def _complete(self, session):
-        """Bulk output checks; table outputs count as missing once the database proved unreachable."""
+        """Bulk output checks; table outputs count as missing when no database answers (said once)."""
         from flow.runtime import targets
-        from flow.runtime.session import lenient_complete
 
-        lenient = lenient_complete(session)
+        markers = self._markers(session)
 
         def complete(tasks):
-            if session.database_error:
+            if markers is None or session.database_error:
                 return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
-            return lenient(tasks)
+            try:
+                return targets.complete(tasks, markers)
+            except targets.DatabaseUnavailable as exc:
+                session.database_error = str(exc)
+                return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
 
         return complete
+
+    @staticmethod
+    def _markers(session):
+        """A marker check on the configured database, or on the embedded server if it already runs; else None.
+
+        The page never starts the embedded server (a build does), nor counts itself as one of its
+        users: it only reads from it while something else keeps it up.
+        """
+        from flow.runtime import embedded_db, targets
+        from flow.runtime.db import DatabaseError, configured_dsn, connections
+        from flow.runtime.tables import existing_markers
+
+        dsn = configured_dsn(session.checked.database)
+        if dsn is None:
+            if embedded_db.EmbeddedServer(session.flow_dir).pid() is None:
+                return None
+            dsn = embedded_db.url(session.flow_dir)
+
+        def markers(update_ids):
+            try:
+                return existing_markers(connections.get(dsn), update_ids)
+            except DatabaseError as exc:
+                connections.discard(dsn)
+                raise targets.DatabaseUnavailable(str(exc)) from None
+
+        return markers
 
     # ------------------------------------------------------------------ one task
 
@@ -234,9 +263,12 @@ class Project:
         with self._lock:
             session = self.session()
             try:
-                if task.info.output.kind == "table" and session.database_error:
+                if task.info.output.kind != "table":
+                    return task in targets.complete([task], None)
+                markers = self._markers(session)
+                if markers is None or session.database_error:
                     return None
-                return task in targets.complete([task], session.markers)
+                return task in targets.complete([task], markers)
             except targets.DatabaseUnavailable as exc:
                 session.database_error = str(exc)
                 return None

@@ -209,3 +209,21 @@ def test_free_text_is_redacted_like_dsns(monkeypatch):
             " written p%40ss, decoded p@ss")
     assert redact_text(text) == ("connect postgresql://u:***@h/db failed; password=*** 'postgres://a:***@c/d'"
                                  " env ***, written ***, decoded ***")
+
+
+def test_the_page_never_starts_the_embedded_database(tmp_path):
+    import os
+    import shutil
+
+    from tests.serving import ROOT
+
+    shutil.copy(os.path.join(ROOT, "Flowfile"), tmp_path)
+    server = Server(str(tmp_path))
+    try:
+        target = server.json("/api/target?name=toplists_db_2012")  # table outputs, no database configured
+        assert target["counts"]["pending"] == sum(target["counts"].values()) > 0
+        task = server.json("/api/task?id=" + quote("toplist_db(2012-06)"))
+        assert task["exists"] is None  # unknown: no database runs
+    finally:
+        server.stop()
+    assert not os.path.exists(tmp_path / ".flow" / "db")
