@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Optional
 
-from flow.runtime.history import SCHEMA_VERSION, History
+from flow.runtime.history import SCHEMA_VERSION
 
 # history status -> the page's status
 PAGE_STATUS = {"done": "done", "failed": "failed", "timeout": "failed", "skipped": "skipped",
@@ -258,14 +258,13 @@ class HistoryReader:
             if version == 0:  # a build is creating the file right now: no history yet
                 conn.close()
                 return None
-            if version < SCHEMA_VERSION:
-                # written by an older flow: the history upgrades its schema (adds a column and a
-                # table), as the next build would anyway
-                conn.close()
-                with History(os.path.dirname(self.path)) as history:
-                    history.recent_runs(1)  # any read opens the file, which upgrades it
-                return self._conn()
             conn.execute("PRAGMA temp_store = MEMORY")  # the runs' task tables: never a temporary file
+            if version < SCHEMA_VERSION:
+                # Written by an older flow (the next build upgrades it): without writing, give this
+                # connection what version 2 adds, as temporary objects that shadow the file's names.
+                conn.execute("CREATE TEMP VIEW runs AS SELECT *, NULL AS plan_json FROM main.runs")
+                conn.execute("CREATE TEMP TABLE running (run_id INTEGER, task_id TEXT, rule TEXT, attempt INTEGER,"
+                             " started REAL)")
             self._connection = conn
         return conn
 

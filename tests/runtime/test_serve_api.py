@@ -227,3 +227,33 @@ def test_the_page_never_starts_the_embedded_database(tmp_path):
     finally:
         server.stop()
     assert not os.path.exists(tmp_path / ".flow" / "db")
+
+
+def test_a_history_written_by_an_older_flow_is_read_without_writing_it(tmp_path):
+    import os
+    import sqlite3
+
+    directory = make_project(tmp_path)
+    os.makedirs(tmp_path / ".flow")
+    path = tmp_path / ".flow" / "history.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE runs (id INTEGER PRIMARY KEY, started REAL, finished REAL, command TEXT, targets TEXT,
+                           status TEXT, counts_json TEXT, host TEXT, pid INTEGER);
+        CREATE TABLE attempts (run_id INTEGER, task_id TEXT, rule TEXT, params_json TEXT, output TEXT,
+                               status TEXT, attempt INTEGER, started REAL, duration REAL, host TEXT, error TEXT);
+        INSERT INTO runs VALUES (1, 10.0, 12.0, 'flow build good', '["good"]', 'failed', '{"failed": 1}', 'h', 1);
+        INSERT INTO attempts VALUES (1, 'day(2012-01-01)', 'day', '{"date": "2012-01-01"}', 'out/day_2012-01-01.txt',
+                                     'failed', 1, 10.5, 1.0, 'h', 'boom');
+        PRAGMA user_version = 1;
+    """)
+    conn.close()
+    before = path.read_bytes()
+    server = Server(directory)
+    try:
+        assert server.json("/api/runs")["runs"][0]["plan"] == {}
+        assert {k: v for k, v in server.json("/api/runs/1")["counts"].items() if v} == {"failed": 1}
+        assert server.json("/api/runs/1/tasks")["rows"][0]["error"] == "boom"
+    finally:
+        server.stop()
+    assert path.read_bytes() == before
