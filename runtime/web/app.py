@@ -151,7 +151,7 @@ def _flow_error(exc: Exception):
     from flow.compiler.errors import FlowError
 
     if isinstance(exc, FlowError):
-        from flow.runtime.session import render_error
+        from flow.runtime.commands import render_error
 
         return render_error(exc)
     return None

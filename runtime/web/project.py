@@ -73,13 +73,18 @@ class Project:
     # ------------------------------------------------------------------ the Flowfile
 
     def session(self):
-        """The loaded Flowfile (a runtime Session), read again when the file changed; raises FlowError."""
+        """The loaded Flowfile (a runtime Project), read again when the file changed; raises FlowError."""
         with self._lock:
             mtime = os.stat(self.flowfile_path).st_mtime_ns
             if self._session is None or mtime != self._mtime:
-                from flow.runtime.session import Session
+                from flow.runtime.project import Project as RuntimeProject
+                from flow.runtime.targets import Targets
 
-                self._session = Session(self.flowfile_path)
+                session = RuntimeProject(self.flowfile_path)
+                # table outputs are checked through a database the page never starts (see ReadOnlyDatabase)
+                session.targets = Targets(session.root, database=ReadOnlyDatabase(session.checked.database,
+                                                                                   session.flow_dir))
+                self._session = session
                 self._mtime = mtime
                 self._targets = {}
                 self._dependents = None
@@ -148,48 +153,12 @@ class Project:
                     status[task] = "pending"
         return TargetState(name, roots, status, errors, time.monotonic())
 
-    def _complete(self, session):
-        """Bulk output checks; table outputs count as missing when no database answers (said once)."""
-        from flow.runtime import targets
-
-        markers = self._markers(session)
-
-        def complete(tasks):
-            if markers is None or session.database_error:
-                return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
-            try:
-                return targets.complete(tasks, markers)
-            except targets.DatabaseUnavailable as exc:
-                session.database_error = str(exc)
-                return targets.complete([t for t in tasks if t.info.output.kind != "table"], None)
-
-        return complete
-
     @staticmethod
-    def _markers(session):
-        """A marker check on the configured database, or on the embedded server if it already runs; else None.
+    def _complete(session):
+        """Bulk output checks; outputs in a place that cannot be reached (a database down) count as missing."""
+        session.unreachable.clear()  # ask again on each computation: the embedded server may have started
 
-        The page never starts the embedded server (a build does), nor counts itself as one of its
-        users: it only reads from it while something else keeps it up.
-        """
-        from flow.runtime import embedded_db, targets
-        from flow.runtime.db import DatabaseError, configured_dsn, connections
-        from flow.runtime.tables import existing_markers
-
-        dsn = configured_dsn(session.checked.database)
-        if dsn is None:
-            if embedded_db.EmbeddedServer(session.flow_dir).pid() is None:
-                return None
-            dsn = embedded_db.url(session.flow_dir)
-
-        def markers(update_ids):
-            try:
-                return existing_markers(connections.get(dsn), update_ids)
-            except DatabaseError as exc:
-                connections.discard(dsn)
-                raise targets.DatabaseUnavailable(str(exc)) from None
-
-        return markers
+        return session.lenient_complete
 
     # ------------------------------------------------------------------ one task
 
@@ -257,20 +226,14 @@ class Project:
                 self._dependents = (mtime, self._dependents[1], index)
 
     def output_exists(self, task) -> Optional[bool]:
-        """Whether the task's output exists; None when it is a table and no database can be reached."""
-        from flow.runtime import targets
+        """Whether the task's output exists; None when its place (a database) cannot be reached."""
+        from flow.runtime.targets import TargetUnavailable
 
         with self._lock:
             session = self.session()
             try:
-                if task.info.output.kind != "table":
-                    return task in targets.complete([task], None)
-                markers = self._markers(session)
-                if markers is None or session.database_error:
-                    return None
-                return task in targets.complete([task], markers)
-            except targets.DatabaseUnavailable as exc:
-                session.database_error = str(exc)
+                return task in session.targets.of(task).complete([task])
+            except TargetUnavailable:
                 return None
 
     def log_tail(self, rule: str, task_id: str) -> Optional[str]:
@@ -278,7 +241,7 @@ class Project:
         from flow.runtime.db import redact_text
         from flow.runtime.executor import log_file
 
-        path = log_file(os.path.join(self.flow_dir, "logs"), rule, task_id)
+        path = log_file(os.path.join(self.flow_dir, "logs"), rule, task_id)  # as the executor names it
         try:
             with open(path, "rb") as handle:
                 handle.seek(0, os.SEEK_END)
@@ -291,3 +254,43 @@ class Project:
         if size > LOG_TAIL_BYTES:
             text = "...\n" + text.split("\n", 1)[-1]
         return redact_text(text)
+
+
+class ReadOnlyDatabase:
+    """The project's database for output checks, never started by the page: the configured one, or the
+    embedded server only while something else (a build, `flow db start`) keeps it up.
+
+    The page does not count itself as a user of the embedded server either: it only reads from it.
+    """
+
+    def __init__(self, flowfile_database, flow_dir: str):
+        self.flowfile_database = flowfile_database
+        self.flow_dir = flow_dir
+        self._connections = None
+
+    def url(self) -> str:
+        from flow.runtime import embedded_db
+        from flow.runtime.db import configured_dsn
+        from flow.runtime.targets import DatabaseUnavailable
+
+        dsn = configured_dsn(self.flowfile_database)
+        if dsn is not None:
+            return dsn
+        if embedded_db.EmbeddedServer(self.flow_dir).pid() is None:
+            raise DatabaseUnavailable("no database is configured and the embedded one is not running"
+                                      " (flow serve never starts it)")
+        return embedded_db.url(self.flow_dir)
+
+    def __call__(self):
+        from flow.runtime.db import ConnectionCache
+
+        if self._connections is None:
+            self._connections = ConnectionCache()
+        return self._connections.get(self.url())
+
+    def discard(self) -> None:
+        if self._connections is not None:
+            try:
+                self._connections.discard(self.url())
+            except Exception:  # noqa: BLE001 - nothing to forget when there is no URL any more
+                pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from flow.runtime.session import EXIT_OK, EXIT_USAGE
+from flow.runtime.commands import EXIT_OK, EXIT_USAGE
 
 MISSING_EXTRA = "error: flow serve needs the web extra: pip install 'flow[web]'"
 
@@ -19,7 +19,7 @@ def run_serve(flowfile: str, host: str, port: int) -> int:
         print(MISSING_EXTRA, file=sys.stderr)
         return EXIT_USAGE
     from flow.compiler.errors import FlowError
-    from flow.runtime.session import render_error
+    from flow.runtime.commands import render_error
 
     from .app import make_app
     from .project import Project

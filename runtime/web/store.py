@@ -314,7 +314,7 @@ def run_state(run: dict) -> str:
     if run["status"] not in (None, "", "running"):
         return run["status"]
     from flow.runtime.history import hostname
-    from flow.runtime.targets import process_alive
+    from flow.runtime.targets.local import process_alive
 
     if run.get("host") == hostname() and run.get("pid") and not process_alive(run["pid"]):
         return "died"
