@@ -6,6 +6,7 @@ import sys
 
 import click
 
+EXIT_INTERRUPTED = 130  # as session.EXIT_INTERRUPTED; not imported from there, to keep start-up light
 VERSION = "0.1.0"
 COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db", "serve")
 FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
@@ -228,10 +229,18 @@ def _route(args: list) -> list:
 
 def main(argv=None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit 1, and the README
+    # promises 130 at any moment (planning included).
     try:
-        cli.main(args=_route(args), prog_name="flow", standalone_mode=True)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        code = cli.main(args=_route(args), prog_name="flow", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Abort is click's name for a Ctrl-C it caught
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:  # `flow list | head`: the reader left, nothing more to say
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ class Executor:
         self._rule_runners: dict = {}  # rule name -> its Runner (or None)
         self._keys: dict = {}  # task -> the key of the lock it holds
         self._running: dict = {}  # seq -> Running (queued jobs included)
+        self._previous_sigint = None  # the SIGINT handler while Ctrl-C's clean-up runs
         self._seq = 0
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
@@ -86,6 +87,7 @@ class Executor:
             self._interrupt()
         finally:
             self.runners.close()
+            self._restore_interrupts()
         return self.outcome
 
     def _loop(self) -> None:
@@ -228,6 +230,10 @@ class Executor:
         for job in jobs:
             running = self._running.pop(job.seq, None)
             if running is not None:
+                # The main process had not heard that it started, but the worker may have begun it
+                # before it was stopped: its temporary goes too (the worker is gone by now).
+                if running.temp:
+                    running.target.discard(running.temp)
                 self.plan.put_back(running.task)
 
     def _next_wakeup(self):
@@ -294,8 +300,24 @@ class Executor:
         if key is not None:
             self.state.unlock(key)
 
+    def _ignore_further_interrupts(self) -> None:
+        """Ignore Ctrl-C while the clean-up runs (restored when run() returns), so it is never left half done."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and self._previous_sigint is None:
+            self._previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _restore_interrupts(self) -> None:
+        if self._previous_sigint is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+
     def _interrupt(self) -> None:
         """Ctrl-C: start nothing more, stop what runs, remove its temporaries."""
+        self._ignore_further_interrupts()
         self.plan.stop()
         self.events.build_interrupted()
         for seq in list(self._running):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from .. import tasklog
 from ..actions.base import ActionContext, ActionFailed, user_traceback
 from . import Job, Result
 
@@ -62,6 +63,7 @@ class FileLog:
         if trace:
             with open(path, "a", encoding="utf-8") as log:
                 log.write(trace)
+        tasklog.cap_file(path)
         has_log = os.path.exists(path) and os.path.getsize(path) > 0
         if not has_log and os.path.exists(path):
             os.unlink(path)  # nothing was printed: no empty log files
