@@ -164,7 +164,7 @@ class Executor:
             self._keys[task] = key
             # another flow may have completed it between our plan and our lock
             # (a transactional target's action re-checks under its own lock)
-            if task not in self.forced and not target.transactional:
+            if task not in self.forced and not target.transactional and target.recheck_after_lock:
                 if target.complete([task]):
                     self._unlock(task)
                     self.events.task_finished(TaskEvent("complete", task, 1, time.time()))

@@ -31,7 +31,7 @@ def run_attempt(job: Job, info, kind, lane, target, log) -> Result:
                             job.output if temp is None else temp, job.task_id, job.workdir, extra)
         status = kind.run(ctx, info.node.action, job, lane)
         if temp is not None:
-            target.publish(temp, job.output)
+            target.publish(temp, job.output, replace=job.forced)
     except ActionFailed as exc:
         error = str(exc)
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
