@@ -61,7 +61,8 @@ def timed(argv, cwd, env, url) -> tuple:
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        tail = result.stdout[-2000:] + result.stderr[-2000:]
+        raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}):\n{tail}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, counts(url), cpu
 
@@ -70,7 +71,8 @@ def head_loop(url: str, env: dict, bucket: str, keys: list) -> tuple:
     import boto3
 
     client = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
     client.head_object(Bucket=bucket, Key=keys[0])  # the client's own set-up is not the loop's cost
     counts(url, reset=True)
     started = time.perf_counter()
@@ -106,7 +108,8 @@ def main(sizes) -> int:
             heads = head_loop(url, env, bucket, keys)
             rows.append((size, cold, noop, dry, heads))
             shutil.rmtree(project)
-            print(f"N={size}: " + "; ".join(f"{what} {r[0]:.2f} s wall, {r[2]:.2f} s CPU ({describe(r[1])})" for what, r in
+            print(f"N={size}: " + "; ".join(f"{what} {r[0]:.2f} s wall, {r[2]:.2f} s CPU ({describe(r[1])})"
+                                            for what, r in
                   (("cold", cold), ("no-op", noop), ("dry run", dry), ("HEAD loop", heads))), flush=True)
     finally:
         server.kill()

@@ -15,8 +15,9 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from examples.top_artists import fake_streams  # noqa: E402
 from flow.runtime.storage.stores import Stores  # noqa: E402
+
+from examples.top_artists import fake_streams  # noqa: E402
 
 
 def main(argv) -> int:

@@ -83,6 +83,7 @@ class RemoteTarget(Target):
 
     def publish(self, temp: str, output: str, replace: bool = False) -> None:
         """Upload the finished temporary whole; if another writer published first, keep theirs."""
+        _check_key(output)
         store = self.stores.for_url(output)
         if self.kind == "dir":
             if not os.path.isdir(temp):
@@ -106,10 +107,21 @@ class RemoteTarget(Target):
     def exists(self, output: str) -> bool:
         location = split(output)
         query = object_stores.ANY_DIR if self.kind == "dir" else object_stores.FILE
-        return bool(self.stores.for_url(output).present(location.parent, {location.name: query}))
+        try:
+            return bool(self.stores.for_url(output).present(location.parent, {location.name: query}))
+        except object_stores.StoreUnavailable as exc:
+            raise TargetUnavailable(str(exc)) from None
+        except Exception as exc:
+            raise TargetUnavailable(_reason(location.parent, exc)) from None
 
     def remove(self, output: str) -> None:
-        self.stores.for_url(output).remove(output, self.kind)
+        try:
+            _check_key(output)
+            self.stores.for_url(output).remove(output, self.kind)
+        except ValueError as exc:
+            raise TargetUnavailable(str(exc)) from None
+        except Exception as exc:
+            raise TargetUnavailable(_reason(output, exc, "cannot delete")) from None
 
     def sweep(self, outputs) -> int:
         return sweep([self.temp_dir])
@@ -119,7 +131,18 @@ class RemoteTarget(Target):
         return output
 
 
-def _reason(prefix: str, exc: Exception) -> str:
-    """Why a store could not be listed, in one line, naming the place but never a credential."""
+def _check_key(output: str) -> None:
+    """Refuse a location whose key a parameter value bent out of its pattern's place ('..', '.', '//').
+
+    Stores do not resolve such segments, but every tool that maps keys onto paths does; and the
+    bucket cannot change, since patterns write it out (E210).
+    """
+    segments = split(output).key.split("/")
+    if any(segment in ("..", ".") for segment in segments) or "" in segments[:-1]:
+        raise ValueError(f"'{output}' has '.', '..' or empty parts in its key: refusing to write or delete it")
+
+
+def _reason(place: str, exc: Exception, doing: str = "cannot list") -> str:
+    """Why a store refused, in one line, naming the place but never a credential."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"cannot list {prefix}: {text}"
+    return f"{doing} {place}: {text}"

@@ -192,9 +192,10 @@ def small(date, output):
 
 def parts(date, output):
     os.makedirs(output)
-    attempt = len(os.listdir(os.environ["FLOW_TEST_DIR"] + "/attempts")) if os.path.isdir(os.environ["FLOW_TEST_DIR"] + "/attempts") else 0
-    os.makedirs(os.environ["FLOW_TEST_DIR"] + "/attempts", exist_ok=True)
-    open(os.environ["FLOW_TEST_DIR"] + f"/attempts/{attempt}", "w").close()
+    attempts = os.path.join(os.environ["FLOW_TEST_DIR"], "attempts")
+    os.makedirs(attempts, exist_ok=True)
+    attempt = len(os.listdir(attempts))
+    open(os.path.join(attempts, str(attempt)), "w").close()
     for n in range(2):
         with open(os.path.join(output, f"part-{n}-attempt{attempt}.tsv"), "w") as handle:
             handle.write(f"{date} {n}\\n")
@@ -339,3 +340,27 @@ def test_an_unreachable_store_is_one_line_without_secrets(tmp_path, s3_server, s
     assert "Traceback" not in text
     assert "very-secret-value-123" not in text
     assert f"s3://{s3_bucket}/small/" in text
+    clean = run_flow(project, "clean", "-y", "small(2012-06-01)", env=env)
+    assert clean.returncode == 1 and "Traceback" not in clean.stderr
+    assert clean.stderr.startswith(f"error: cannot list s3://{s3_bucket}/small/")
+    assert "very-secret-value-123" not in clean.stdout + clean.stderr
+
+
+def test_a_key_bent_by_a_parameter_is_refused(tmp_path, s3_server, s3_bucket):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Flowfile").write_text(textwrap.dedent(f'''
+        rule named(name: str):
+            output: "s3://{s3_bucket}/named/{{name}}.txt"
+            python: s3_actions.named
+    '''))
+    (project / "s3_actions.py").write_text("def named(name, output):\n    open(output, 'w').write(name)\n")
+    env = environment(s3_server, project)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="secrets/keep.txt", Body=b"keep")
+    build = run_flow(project, "build", 'named("../secrets/keep")', env=env)
+    assert build.returncode == 1
+    assert "has '.', '..' or empty parts in its key" in build.stdout + build.stderr
+    clean = run_flow(project, "clean", "-y", 'named("../secrets/keep")', env=env)
+    assert "Traceback" not in clean.stderr
+    assert names(s3_server, s3_bucket) == ["secrets/keep.txt"]
+    assert keys(s3_server, s3_bucket, "secrets/") == {"secrets/keep.txt": b"keep"}
