@@ -14,7 +14,7 @@ import os
 from typing import Optional
 
 from .checks import check
-from .errors import Diagnostic, FlowError, SourceCache, UsageError, render
+from .errors import Diagnostic, FlowError, SourceCache, render
 from .lint_rules import RULES, LintContext
 from .loader import display_path, parse_cached, read_flowfile
 

@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
-from . import commands
+from . import commands, pyresolve
 from . import nodes as n
-from . import pyresolve
 from . import types as t
 from .errors import Diagnostic, error, suggest, warning
 from .expressions import ATTRIBUTES

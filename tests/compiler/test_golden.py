@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from flow.runtime.commands.graph import run_graph as graph_command
 from flow.runtime.commands.lint import run_lint as lint_command
 

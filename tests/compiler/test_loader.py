@@ -4,7 +4,6 @@ import os
 import pickle
 
 import pytest
-
 from flow.compiler import loader
 from flow.compiler.errors import FlowSyntaxError, SourceCache, UsageError, render
 

@@ -3,7 +3,6 @@
 import textwrap
 
 import pytest
-
 from flow.compiler import outputs
 from flow.compiler.checks import check
 from flow.compiler.errors import UsageError

@@ -4,7 +4,6 @@ import dataclasses
 import textwrap
 
 import pytest
-
 from flow.compiler import nodes as n
 from flow.compiler.errors import FlowSyntaxError, render
 from flow.compiler.parser import find_suppressions, parse

@@ -3,10 +3,9 @@
 import datetime as dt
 
 import pytest
+from flow.compiler import types as t
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from flow.compiler import types as t
 
 
 @pytest.mark.parametrize(

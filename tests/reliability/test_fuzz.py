@@ -23,9 +23,6 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowError, SourceCache, render
 from flow.compiler.graph import TaskFactory, build_graph
@@ -33,6 +30,8 @@ from flow.compiler.loader import read_flowfile
 from flow.compiler.parser import parse
 from flow.compiler.resolve import resolve
 from flow.compiler.types import Clock
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = os.environ.get("FLOW_FUZZ_LONG") == "1"

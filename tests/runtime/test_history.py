@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from flow.compiler import types as T
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory

@@ -6,7 +6,6 @@ import os
 import textwrap
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory
 from flow.compiler.parser import parse

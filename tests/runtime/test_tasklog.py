@@ -6,6 +6,7 @@ import os
 import textwrap
 
 from flow.runtime import tasklog
+
 from tests.reliability.helpers import flow
 
 ACTIONS = '''
