@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from flow.compiler.nodes import NO_SPAN, SparkAction, SparkSubmitAction  # noqa: E402
-from examples.counts import read_counts  # noqa: E402
 from flow.runtime.actions import spark as sp  # noqa: E402
 from flow.runtime.actions.base import ActionContext  # noqa: E402
+
+from examples.counts import read_counts  # noqa: E402
 
 MONTHS = [f"2012-{m:02d}" for m in range(1, 13)]
 CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Union
 
 from . import nodes as n
-from .errors import Diagnostic, did_you_mean, error
+from .errors import Diagnostic, error, suggest
 from .expressions import ATTRIBUTES
 
 SPECIAL = ("output", "input", "inputs")
@@ -150,19 +150,17 @@ def _check_placeholder(rule: n.Rule, part: Placeholder):
         return None
     if part.name not in types:
         known = list(SPECIAL) + list(types)
-        guess = did_you_mean(part.name, known)
         return (f"unknown placeholder '{{{part.name}}}' (not a parameter of rule '{rule.name}')"
-                + (f" (did you mean '{{{guess}}}'?)" if guess else ""),
+                + suggest(part.name, known, "'{{{}}}'"),
                 "placeholders: " + ", ".join("{" + k + "}" for k in known) + "; " + _BRACES_HINT)
     type_name = types[part.name]
     shown = part.name
     for attr in part.attrs:
         attributes = ATTRIBUTES.get(type_name, {})
         if attr not in attributes:
-            guess = did_you_mean(attr, attributes)
             article = "an" if type_name[0] in "aeiou" else "a"
             return (f"'{{{shown}.{attr}}}': {article} {type_name} has no attribute '{attr}'"
-                    + (f" (did you mean '{guess}'?)" if guess else ""),
+                    + suggest(attr, attributes),
                     ("attributes: " + ", ".join(sorted(attributes))) if attributes else None)
         type_name = attributes[attr][0]
         shown += "." + attr
@@ -176,9 +174,8 @@ def _check_settings(rule: n.Rule, action) -> Iterator[Diagnostic]:
     for setting in action.settings:
         key, value = setting.key, setting.value
         if key not in n.COMMAND_SETTINGS:
-            guess = did_you_mean(key, n.COMMAND_SETTINGS)
-            yield error("E701", f"unknown {action.kind} setting '{key}'" + (f" (did you mean '{guess}'?)" if guess
-                        else ""), setting.span, hint=f"a {action.kind}: block takes " + ", ".join(n.COMMAND_SETTINGS))
+            yield error("E701", f"unknown {action.kind} setting '{key}'" + suggest(key, n.COMMAND_SETTINGS),
+                        setting.span, hint=f"a {action.kind}: block takes " + ", ".join(n.COMMAND_SETTINGS))
         elif key == "env":
             if not isinstance(value, tuple) or not all(isinstance(v, n.Setting) for v in value):
                 yield error("E702", "env must be an indented block of 'NAME: \"value\"' lines", setting.value_span)

@@ -105,16 +105,33 @@ def render(diagnostic: Diagnostic, sources: Optional[SourceCache] = None, show_c
     source = (sources or SourceCache()).line(span.file, span.line)
     if source is not None:
         expanded = source.expandtabs(1)
-        out.append("    " + expanded)
         start = max(span.column - 1, 0)
         if span.end_line == span.line and span.end_column > span.column:
             width = span.end_column - span.column
         else:
             width = max(len(expanded.rstrip()) - start, 1)
+        shown, start, width = _excerpt(expanded, start, width)
+        out.append("    " + shown)
         out.append("    " + " " * start + "^" * max(width, 1))
     if diagnostic.hint:
         out.append(f"  hint: {diagnostic.hint}")
     return "\n".join(out)
+
+
+# A source line longer than this is shown as an excerpt around the caret (a 4,000-digit number
+# or a thousand nested brackets would otherwise fill the terminal).
+MAX_SHOWN = 100
+
+
+def _excerpt(line: str, start: int, width: int) -> tuple:
+    """(the part of `line` to show, the caret's start in it, the caret's width)."""
+    if len(line) <= MAX_SHOWN:
+        return line, start, width
+    first = max(0, min(start - MAX_SHOWN // 4, len(line) - MAX_SHOWN))
+    prefix = "..." if first > 0 else ""
+    suffix = "..." if first + MAX_SHOWN < len(line) else ""
+    caret = len(prefix) + start - first
+    return prefix + line[first:first + MAX_SHOWN] + suffix, caret, min(width, MAX_SHOWN - (start - first))
 
 
 def render_all(diagnostics: list[Diagnostic], sources: Optional[SourceCache] = None) -> str:
@@ -128,3 +145,15 @@ def did_you_mean(name: str, candidates) -> Optional[str]:
 
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def suggestion(name: str, candidates, form: str = "'{}'") -> Optional[str]:
+    """`did you mean 'x'?` for the closest candidate (shown through `form`), or None."""
+    guess = did_you_mean(name, candidates)
+    return f"did you mean {form.format(guess)}?" if guess is not None else None
+
+
+def suggest(name: str, candidates, form: str = "'{}'") -> str:
+    """` (did you mean 'x'?)` to append to a message, or "" when nothing is close."""
+    text = suggestion(name, candidates, form)
+    return f" ({text})" if text else ""

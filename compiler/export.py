@@ -10,7 +10,7 @@ from typing import Optional
 
 from . import nodes as n
 from . import types as t
-from .lint_rules import calls
+from .visitor import calls
 
 FORMATS = ("dot", "mermaid", "json")
 

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from . import nodes as n
 from . import types as t
-from .errors import Diagnostic, did_you_mean, error
+from .errors import Diagnostic, error, suggest
 
 # Types are strings: "date", "hour", "minute", "interval", "int", "str", "bool", "task" (a requirement),
 # "list:<type>" and "temporal" (a date-like literal whose type the context decides).
@@ -77,6 +77,7 @@ class Compiled:
     constant: bool = False
     span: Optional[n.Span] = None
     relative: bool = False  # not constant, but depends on nothing but the build's clock (today)
+    text: Optional[str] = None  # a literal as written, when it differs from str(value) (0999)
 
 
 def _relative(*parts: Compiled) -> bool:
@@ -142,6 +143,8 @@ def compile_expr(expr, scope: Scope) -> Compiled:
 def _literal(expr: n.Literal, scope: Scope) -> Compiled:
     if expr.kind == "temporal":
         return Compiled(lambda env, v=expr.value: v, "temporal", True, expr.span)
+    if expr.text is not None:
+        return Compiled(lambda env, v=expr.value: v, expr.kind, True, expr.span, text=expr.text)
     return _const(expr.value, expr.kind, expr.span)
 
 
@@ -156,11 +159,11 @@ def _name(expr: n.Name, scope: Scope) -> Compiled:
         type_name, fn = CLOCK_NAMES[name]
         return Compiled(fn, type_name, False, expr.span, True)
     candidates = list(scope.variables) + list(scope.ranges)
-    guess = did_you_mean(name, candidates)
     if name in scope.rules:
         return _bad(scope, "E103", f"'{name}' is a rule; call it: {name}(...)", expr.span)
+    guess = suggest(name, candidates)
     return _bad(
-        scope, "E103", f"unknown name '{name}'" + (f" (did you mean '{guess}'?)" if guess else ""), expr.span,
+        scope, "E103", f"unknown name '{name}'" + guess, expr.span,
         hint=None if guess or not candidates else "names in scope: " + ", ".join(sorted(candidates)),
     )
 
@@ -171,7 +174,7 @@ def coerce(compiled: Compiled, expected: str, scope: Scope, what: str) -> Compil
     if actual == expected or actual == "error" or expected == "any":
         return compiled
     if compiled.constant and expected in TEMPORAL_TYPES and actual in ("temporal", "str", "int"):
-        text = str(compiled.fn({}))
+        text = compiled.text if compiled.text is not None else str(compiled.fn({}))
         try:
             value = t.parse_value(expected, text)
         except t.TypeError_ as exc:
@@ -217,11 +220,10 @@ def _attribute(expr: n.Attribute, scope: Scope) -> Compiled:
         return base
     attributes = ATTRIBUTES.get(base_type, {})
     if expr.attr not in attributes:
-        guess = did_you_mean(expr.attr, attributes)
         known = ", ".join(sorted(attributes)) or "none"
         return _bad(
-            scope, "E109", f"{_describe(base_type)} has no attribute '{expr.attr}'"
-            + (f" (did you mean '{guess}'?)" if guess else ""), expr.span, hint=f"attributes: {known}",
+            scope, "E109", f"{_describe(base_type)} has no attribute '{expr.attr}'" + suggest(expr.attr, attributes),
+            expr.span, hint=f"attributes: {known}",
         )
     result_type, getter = attributes[expr.attr]
     base_fn = base.fn
@@ -382,8 +384,7 @@ def _call(expr: n.FuncCall, scope: Scope) -> Compiled:
         return _builtin(expr, scope)
     rule = scope.rules.get(expr.func)
     if rule is None:
-        guess = did_you_mean(expr.func, list(scope.rules) + list(BUILTINS))
-        return _bad(scope, "E102", f"unknown rule '{expr.func}'" + (f" (did you mean '{guess}'?)" if guess else ""),
+        return _bad(scope, "E102", f"unknown rule '{expr.func}'" + suggest(expr.func, list(scope.rules) + list(BUILTINS)),
                     expr.name_span)
     return compile_call(rule, expr, scope)
 
@@ -405,9 +406,8 @@ def compile_call(rule: n.Rule, expr: n.FuncCall, scope: Scope) -> Compiled:
         index = by_name.get(name)
         if index is None:
             misnamed = True  # then a missing argument is most likely this one, misspelled: say it once
-            guess = did_you_mean(name, by_name)
-            _bad(scope, "E106", f"'{rule.name}' has no parameter '{name}'" + (f" (did you mean '{guess}'?)" if guess
-                 else ""), span, hint=_signature(rule))
+            _bad(scope, "E106", f"'{rule.name}' has no parameter '{name}'" + suggest(name, by_name), span,
+                 hint=_signature(rule))
             continue
         if slots[index] is not None:
             _bad(scope, "E106", f"argument '{name}' of '{rule.name}' given twice", span)

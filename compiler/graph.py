@@ -64,6 +64,33 @@ class CycleError(FlowCheckError):
     """Tasks require each other in a circle."""
 
 
+class RequirementError(FlowCheckError):
+    """A task's requirements cannot be computed: a date or interval left the calendar (years 1 to 9999)."""
+
+    task = None  # the task whose requirements failed (not pickled: the diagnostics say everything)
+    reason = ""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, t.TypeError_):
+        return str(exc)
+    return "a date leaves the calendar (years 1 to 9999)"
+
+
+def requirement_error(task, reason: str, start=None) -> RequirementError:
+    """E805; when a chain of a rule requiring itself got there from `start`, say it has no end."""
+    if start is not None and start is not task:
+        message = (f"rule '{task.name}' requires itself without end: the chain that starts at {start.id} "
+                   f"reaches {task.id}, where {reason}")
+    else:
+        message = f"cannot compute what {task.id} requires: {reason}"
+    span = task.rule.requires[0].span if task.rule.requires else task.rule.span
+    exc = RequirementError(error("E805", message, span,
+                                 hint="a rule that requires itself (day - 1) needs a condition that stops it"))
+    exc.task, exc.reason = task, reason
+    return exc
+
+
 # Past this many tasks in one graph, a rule that requires itself (day - 1) almost surely never stops.
 MAX_TASKS = 5_000_000
 
@@ -120,7 +147,11 @@ class TaskFactory:
                 make = self.task
                 seen = set()
                 required = []
-                for name, values in _with_clock(info.requires, env, task.id):
+                try:
+                    pairs = _with_clock(info.requires, env, task.id)
+                except (OverflowError, ValueError) as exc:  # t.TypeError_ included: a date left the calendar
+                    raise requirement_error(task, _reason(exc)) from None
+                for name, values in pairs:
                     child = make(name, values)
                     if child not in seen:
                         seen.add(child)
@@ -178,6 +209,15 @@ class TaskGraph:
         return self.graph.number_of_nodes()
 
 
+def _chain_start(parents: dict, task):
+    """The first task of the requirement chain that reached `task`: follow the recorded parents back."""
+    seen = {task}
+    while task in parents and parents[task] not in seen:
+        task = parents[task]
+        seen.add(task)
+    return task
+
+
 def walk(
     factory: TaskFactory,
     roots: Iterable[Task],
@@ -197,6 +237,8 @@ def walk(
     seen = set(roots)
     level = roots
     requirements = factory.requirements
+    recursive = factory.flowfile.recursive_rules
+    parents: dict = {}
     while level:
         finished = complete(level) if complete is not None else set()
         next_level = []
@@ -208,11 +250,18 @@ def walk(
             if task.info.node.external:
                 continue
             expanded.append(task)
-            for child in requirements(task):
+            try:
+                children = requirements(task)
+            except RequirementError as exc:
+                start = _chain_start(parents, task) if task.name in recursive else None
+                raise requirement_error(task, exc.reason, start) from None
+            for child in children:
                 edges.append((task, child))
                 if child not in seen:
                     seen.add(child)
                     next_level.append(child)
+                    if child.name in recursive:  # for naming the start of a chain that never ends
+                        parents[child] = task
         yield level, finished, expanded, edges
         level = next_level
 

@@ -14,9 +14,9 @@ import os
 from typing import Optional
 
 from .checks import check
-from .errors import Diagnostic, FlowError, SourceCache, UsageError, render
+from .errors import Diagnostic, FlowError, SourceCache, render
 from .lint_rules import RULES, LintContext
-from .loader import display_path, parse_cached
+from .loader import display_path, parse_cached, read_flowfile
 
 FORMATS = ("text", "json", "github")
 
@@ -46,18 +46,7 @@ def _lint(path: str) -> tuple[list[Diagnostic], str, str]:
 
 
 def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise UsageError(Diagnostic("error", "E000", f"no Flowfile at '{path}'", None,
-                                    "run flow lint where your Flowfile is, or pass -f PATH")) from None
-    except IsADirectoryError:
-        raise UsageError(f"cannot read '{path}': it is a directory") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"cannot read '{path}': not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read '{path}': {(exc.strerror or str(exc)).lower()}") from None
+    return read_flowfile(path, hint="run flow lint where your Flowfile is, or pass -f PATH")
 
 
 def _silenced(diagnostic: Diagnostic, ctx: LintContext, flowfile) -> bool:

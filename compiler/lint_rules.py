@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
-from . import commands
+from . import commands, pyresolve
 from . import nodes as n
-from . import pyresolve
 from . import types as t
-from .errors import Diagnostic, did_you_mean, error, warning
+from .errors import Diagnostic, error, suggest, warning
 from .expressions import ATTRIBUTES
+from .visitor import calls, free_names
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -60,55 +60,6 @@ def lint_rule(*codes: str, summary: str, needs_nodes: bool = True, needs_clean: 
         return function
 
     return register
-
-
-# ---------------------------------------------------------------------------- walking expressions
-
-
-def _walk(expr, bound: frozenset = frozenset(), conditional: bool = False):
-    """Yield (node, bound names, under a condition) for every node of an expression tree."""
-    if expr is None:
-        return
-    yield expr, bound, conditional
-    if isinstance(expr, n.Comprehension):
-        yield from _walk(expr.iterable, bound, conditional)
-        inner = bound | {expr.var}
-        yield from _walk(expr.element, inner, conditional)
-        yield from _walk(expr.condition, inner, conditional)
-    elif isinstance(expr, n.Conditional):
-        yield from _walk(expr.condition, bound, conditional)
-        yield from _walk(expr.then, bound, True)
-        yield from _walk(expr.otherwise, bound, True)
-    elif isinstance(expr, n.FuncCall):
-        for arg in expr.args:
-            yield from _walk(arg, bound, conditional)
-        for _name, value, _span in expr.kwargs:
-            yield from _walk(value, bound, conditional)
-    elif isinstance(expr, n.BinOp):
-        yield from _walk(expr.left, bound, conditional)
-        yield from _walk(expr.right, bound, conditional)
-    elif isinstance(expr, n.SpanRange):
-        yield from _walk(expr.first, bound, conditional)
-        yield from _walk(expr.last, bound, conditional)
-    elif isinstance(expr, (n.Not, n.Attribute)):
-        yield from _walk(expr.value, bound, conditional)
-    elif isinstance(expr, n.ListExpr):
-        for item in expr.items:
-            yield from _walk(item, bound, conditional)
-
-
-def free_names(exprs) -> set:
-    """Names used in expressions, leaving out comprehension variables."""
-    return {node.name for expr in exprs for node, bound, _ in _walk(expr) if isinstance(node, n.Name)
-            and node.name not in bound}
-
-
-def calls(exprs, rule_names) -> Iterator[tuple[str, bool]]:
-    """(rule name, only under a condition) for every rule call in requirement expressions."""
-    for expr in exprs:
-        for node, _bound, conditional in _walk(expr):
-            if isinstance(node, n.FuncCall) and node.func in rule_names:
-                yield node.func, conditional
 
 
 # ---------------------------------------------------------------------------- W101, W102
@@ -208,9 +159,8 @@ def python_functions(ctx: LintContext):
                 yield error("E401", f"cannot find python module '{detail}'", _prefix(target_span, len(detail)),
                             hint="modules are looked up in the Flowfile's directory, then on sys.path")
             elif kind == "function":
-                guess = did_you_mean(function, found.candidates)
                 yield error("E402", f"module '{module}' has no function '{function}'"
-                            + (f" (did you mean '{guess}'?)" if guess else ""),
+                            + suggest(function, found.candidates),
                             _suffix(target_span, len(function)))
             else:
                 yield error("E404", f"cannot read module '{module}': {detail}", target_span)
@@ -227,9 +177,8 @@ def python_functions(ctx: LintContext):
                         _suffix(target_span, len(function)), hint=f"remove the '/' from the signature of '{function}'")
         for name in signature.required:
             if name not in provided:
-                guess = did_you_mean(name, provided)
                 yield error("E403", f"'{function}' asks for '{name}', which rule '{rule.name}' does not provide"
-                            + (f" (did you mean '{guess}'?)" if guess else ""), _suffix(target_span, len(function)),
+                            + suggest(name, provided), _suffix(target_span, len(function)),
                             hint=f"a {action.kind} function may ask for: " + ", ".join(provided))
             elif name == "input" and not rule.requires:
                 yield error("E403", f"'{function}' asks for 'input', but rule '{rule.name}' requires nothing",
@@ -393,18 +342,16 @@ def _check_sql(rule: n.Rule, sql: str, position) -> Iterator[Diagnostic]:
         head, _, attr = name.partition(".")
         span = position(start, sql, end - start)
         if head not in types:
-            guess = did_you_mean(head, types)
             known = ", ".join(f":{p}" for p in types)
             yield error("E602", f"sql parameter ':{head}' is not a parameter of rule '{rule.name}'"
-                        + (f" (did you mean ':{guess}'?)" if guess else ""), span,
+                        + suggest(head, types, "':{}'"), span,
                         hint=f"rule '{rule.name}' has {known}" if known else f"rule '{rule.name}' has no parameters")
         elif attr:
             attributes = ATTRIBUTES.get(types[head], {})
             if attr not in attributes:
-                guess = did_you_mean(attr, attributes)
                 article = "an" if types[head][0] in "aeiou" else "a"
                 yield error("E603", f"sql parameter ':{name}': {article} {types[head]} has no attribute '{attr}'"
-                            + (f" (did you mean '{guess}'?)" if guess else ""), span,
+                            + suggest(attr, attributes), span,
                             hint=("attributes: " + ", ".join(sorted(attributes))) if attributes else None)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 
 from .checks import CheckedFlowfile, check
-from .errors import Diagnostic, UsageError
+from .errors import Diagnostic, UsageError, error
+from .nodes import Span
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # A change to any of these makes every cached parse stale.
@@ -16,16 +18,50 @@ _PARSER_FILES = ("flowfile.lark", "parser.py", "nodes.py")
 
 def load(path: str = "Flowfile") -> CheckedFlowfile:
     """Parse and check the Flowfile at `path`; raise a FlowError (exit code 2) on any problem."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise UsageError(Diagnostic("error", "E000", f"no Flowfile at '{path}'", None,
-                                    "run flow where your Flowfile is, or pass -f PATH")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read '{path}': {exc}") from None
+    text = read_flowfile(path)
     display = display_path(path)
     return check(parse_cached(text, display), text)
+
+
+def read_flowfile(path: str, hint: str = "run flow where your Flowfile is, or pass -f PATH") -> str:
+    """The Flowfile's text. UsageError when it is missing or not a regular file (a FIFO would block
+    forever), or not UTF-8 (then at Flowfile:L:C)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(Diagnostic("error", "E000", f"no Flowfile at '{path}'", None, hint)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}': {(exc.strerror or str(exc)).lower()}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"cannot read '{path}': it is a directory")
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"cannot read '{path}': it is not a regular file")
+        chunks = []
+        while True:
+            chunk = os.read(descriptor, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"cannot read '{path}': {(exc.strerror or str(exc)).lower()}") from None
+    finally:
+        os.close(descriptor)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(_not_utf8(display_path(path), data, exc)) from None
+
+
+def _not_utf8(display: str, data: bytes, exc: UnicodeDecodeError) -> Diagnostic:
+    line = data.count(b"\n", 0, exc.start) + 1
+    line_start = data.rfind(b"\n", 0, exc.start) + 1
+    column = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
+    return error("E010", f"the Flowfile is not UTF-8 text: {exc.reason} 0x{data[exc.start]:02x}",
+                 Span(display, line, column, line, column + 1), hint="save the file as UTF-8")
 
 
 def parse_cached(text: str, path: str):
@@ -72,14 +108,27 @@ def _cache_key(text: str, path: str) -> str | None:
 
 
 def _store(cache_file: str, flowfile) -> None:
+    """Write the cache entry whole or not at all: pickle to memory, write a temporary, rename it."""
+    try:
+        data = pickle.dumps(flowfile, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - a cache is an optimisation: never fail a build for it
+        return
+    temp = None
     try:
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         temp = f"{cache_file}.{os.getpid()}.tmp"
         with open(temp, "wb") as handle:
-            pickle.dump(flowfile, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(data)
         os.replace(temp, cache_file)
+        temp = None
     except OSError:
-        pass  # a read-only home is no reason to fail a build
+        pass  # a read-only home or a full disk is no reason to fail a build
+    finally:
+        if temp is not None:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
 
 
 def display_path(path: str) -> str:

@@ -34,6 +34,7 @@ class Literal:
     kind: str
     value: object
     span: Span
+    text: Optional[str] = None  # as written, when that differs from the value's text: 0999 is a year, not 999
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,24 @@ import ast
 import functools
 import os
 import re
+import warnings
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
 from . import nodes as n
-from .errors import FlowError, FlowSyntaxError, error
+from .errors import FlowError, FlowSyntaxError, error, suggest
 
 GRAMMAR = os.path.join(os.path.dirname(__file__), "flowfile.lark")
+
+# Limits (E011). Python itself stops at about 1,000 nested calls and at 4,300-digit integers; a
+# Flowfile stays far below both, so every later pass (checks, the parse cache's pickle, lint)
+# can walk the nodes recursively without meeting either.
+MAX_NESTING = 100  # levels of the parse tree: statements, blocks and expressions together
+MAX_INT_DIGITS = 100
+
+LOAD_SETTINGS = ("format", "header", "before", "after")
 
 
 class FlowIndenter(Indenter):
@@ -58,19 +67,16 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         raise FlowSyntaxError(
             error("E001", "unindent does not match any outer indentation level", _line_span(path, source, line))
         ) from None
+    _check_nesting(tree, path)
+    builder = ToNodes(path)
     try:
-        flowfile = ToNodes(path).transform(tree)
-    except RecursionError:
-        raise FlowSyntaxError(error("E004", "an expression is nested too deeply", None,
-                                    hint="split it, or use days()/weeks()/months()/years() for long spans")) from None
+        flowfile = builder.transform(tree)
     except VisitError as exc:  # lark wraps what a Transformer raises
         if isinstance(exc.orig_exc, FlowError):
             raise exc.orig_exc from None
-        if isinstance(exc.orig_exc, _BadString):
-            token = exc.orig_exc.token
-            raise FlowSyntaxError(error("E005", f"invalid escape in string: {exc.orig_exc.reason}",
-                                        _token_span(path, token), hint='write a backslash as "\\\\"')) from None
         raise
+    if builder.errors:  # every problem found while building nodes, not only the first
+        raise FlowSyntaxError(builder.errors)
     return n.Flowfile(
         path=flowfile.path,
         rules=flowfile.rules,
@@ -83,6 +89,28 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         storage=flowfile.storage,
         suppressions=find_suppressions(text),
     )
+
+
+def _check_nesting(tree: Tree, path: str) -> None:
+    """E011 when the parse tree is deeper than MAX_NESTING, pointing at where it crosses the limit.
+
+    Iterative on purpose: this runs before anything walks the tree recursively.
+    """
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            line = getattr(meta, "line", None)
+            span = None
+            if line is not None:
+                span = n.Span(path, line, meta.column, meta.end_line, meta.end_column)
+            raise FlowSyntaxError(error("E011", f"nested too deeply: more than {MAX_NESTING} levels", span,
+                                        hint="split the expression, or use days()/weeks()/months()/years() "
+                                        "for long spans"))
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append((child, depth + 1))
 
 
 def parse_file(path: str) -> n.Flowfile:
@@ -288,7 +316,10 @@ def _unquote(token: Token) -> str:
     if token.type == "LONG_STRING":
         return str(token)[3:-3]  # raw: SQL keeps its backslashes
     try:
-        return ast.literal_eval(str(token))
+        with warnings.catch_warnings():
+            # "\d" stays a backslash and a d, as it always has; Python would warn about it on stderr
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(str(token))
     except (SyntaxError, ValueError) as exc:
         reason = str(exc.msg if isinstance(exc, SyntaxError) else exc).split(": ", 1)[-1]
         raise _BadString(token, reason) from None
@@ -301,6 +332,15 @@ class ToNodes(Transformer):
     def __init__(self, path: str):
         super().__init__()
         self.path = path
+        self.errors: list = []  # problems found while building nodes; parse() raises them together
+
+    def _unquote(self, token: Token) -> str:
+        try:
+            return _unquote(token)
+        except _BadString as exc:
+            self.errors.append(error("E005", f"invalid escape in string: {exc.reason}", self._tspan(token),
+                                     hint='write a backslash as "\\\\"'))
+            return str(token)[1:-1]
 
     def _span(self, meta) -> n.Span:
         return n.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
@@ -313,10 +353,17 @@ class ToNodes(Transformer):
         return n.Name(str(children[0]), self._span(meta))
 
     def int_lit(self, meta, children):
-        return n.Literal("int", int(children[0]), self._span(meta))
+        token = str(children[0])
+        if len(token) > MAX_INT_DIGITS:
+            self.errors.append(error("E011", f"a number of {len(token):,} digits is longer than flow reads "
+                                     f"(at most {MAX_INT_DIGITS})", self._span(meta)))
+            return n.Literal("int", 0, self._span(meta))
+        value = int(token)
+        # 0999 keeps its text: as an interval it is the year 999, as the command line reads it
+        return n.Literal("int", value, self._span(meta), token if token != str(value) else None)
 
     def str_lit(self, meta, children):
-        return n.Literal("str", _unquote(children[0]), self._span(meta))
+        return n.Literal("str", self._unquote(children[0]), self._span(meta))
 
     def temporal_lit(self, meta, children):
         return n.Literal("temporal", str(children[0]), self._span(meta))
@@ -357,7 +404,7 @@ class ToNodes(Transformer):
                 keywords.append((arg[1], arg[2], arg[3]))
             else:
                 if keywords:
-                    raise FlowSyntaxError(
+                    self.errors.append(
                         error("E006", "positional argument after a keyword argument", _expr_span(arg)))
                 positional.append(arg)
         return n.FuncCall(str(func), tuple(positional), tuple(keywords), self._span(meta), self._tspan(func))
@@ -396,7 +443,7 @@ class ToNodes(Transformer):
     # ------------------------------------------------------------ settings
     def key(self, meta, children):
         if len(children) == 1 and children[0].type == "STRING":
-            return _unquote(children[0])
+            return self._unquote(children[0])
         return "".join(str(token) for token in children)
 
     anykey = key
@@ -405,7 +452,7 @@ class ToNodes(Transformer):
         return ("duration", _seconds(str(children[0])), str(children[0]))
 
     def long_string(self, meta, children):
-        return n.Literal("str", _unquote(children[0]), self._span(meta))
+        return n.Literal("str", self._unquote(children[0]), self._span(meta))
 
     def subsetting(self, meta, children):
         return self.setting(meta, children)
@@ -430,7 +477,7 @@ class ToNodes(Transformer):
         return tuple(children)
 
     def doc(self, meta, children):
-        return ("doc", _clean_doc(_unquote(children[0])))
+        return ("doc", _clean_doc(self._unquote(children[0])))
 
     def dotted(self, meta, children):
         return ".".join(str(c) for c in children)
@@ -439,7 +486,7 @@ class ToNodes(Transformer):
         kind, pattern = children
         # the span ends with the pattern string, not the newline, so checks can point at the pattern
         span = n.Span(self.path, meta.line, meta.column, pattern.end_line, pattern.end_column)
-        return n.Output(str(kind) if kind is not None else "file", _unquote(pattern), span)
+        return n.Output(str(kind) if kind is not None else "file", self._unquote(pattern), span)
 
     def requires_entry(self, meta, children):
         return ("requires", children[0])
@@ -459,11 +506,11 @@ class ToNodes(Transformer):
         if "args" in settings:
             value = settings.pop("args")
             args = tuple(value) if isinstance(value, list) else (value,)
-        return n.SparkSubmitAction(_unquote(app), settings, self._span(meta), args, setting_spans=spans)
+        return n.SparkSubmitAction(self._unquote(app), settings, self._span(meta), args, setting_spans=spans)
 
     def sql_entry(self, meta, children):
         token = children[0]
-        text = _unquote(token)
+        text = self._unquote(token)
         quote = 3 if token.type == "LONG_STRING" else 1
         start = n.Span(self.path, token.line, token.column + quote, token.end_line, token.end_column)
         if token.type == "STRING" and text.endswith(".sql") and "\n" not in text and " " not in text:
@@ -479,9 +526,10 @@ class ToNodes(Transformer):
             message = ("command: takes a list of strings, the program first" if not isinstance(value, n.ListExpr)
                        else "command: needs at least the program" if not items
                        else "each argument of command: is a string in double quotes")
-            raise FlowSyntaxError(error("E009", message, _expr_span(bad) or self._span(meta),
-                                        hint='for example: command: ["gzip", "-c", "{input}"]; '
-                                        'for a line with pipes or redirections, use shell:'))
+            self.errors.append(error("E009", message, _expr_span(bad) or self._span(meta),
+                                     hint='for example: command: ["gzip", "-c", "{input}"]; '
+                                     'for a line with pipes or redirections, use shell:'))
+            items = ()
         return n.CommandAction(tuple(item.value for item in items), self._span(meta),
                                tuple(item.span for item in items), tuple(s for s in settings if s is not None))
 
@@ -516,15 +564,13 @@ class ToNodes(Transformer):
             else:
                 options[child.key] = child.value
                 spans[child.key] = child.value_span
-        unknown = [k for k in options if k not in ("format", "header", "before", "after")]
-        if unknown:
-            bad = next(c for c in children if isinstance(c, n.Setting) and c.key == unknown[0])
-            raise FlowSyntaxError(
-                error("E007", f"unknown load setting '{unknown[0]}'", bad.span,
-                      hint="a load block takes columns, format, header, before and after")
-            )
+        for child in children:
+            if isinstance(child, n.Setting) and child.key not in LOAD_SETTINGS:
+                self.errors.append(error("E007", f"unknown load setting '{child.key}'"
+                                         + suggest(child.key, ("columns",) + LOAD_SETTINGS), child.span,
+                                         hint="a load block takes columns, format, header, before and after"))
         if not columns:
-            raise FlowSyntaxError(error("E007", "a load block needs 'columns: name type, ...'", self._span(meta)))
+            self.errors.append(error("E007", "a load block needs 'columns: name type, ...'", self._span(meta)))
         return n.LoadAction(
             columns,
             self._span(meta),
@@ -553,17 +599,19 @@ class ToNodes(Transformer):
                 doc = entry[1]
             elif isinstance(entry, n.Output):
                 if output is not None:
-                    raise FlowSyntaxError(error("E008", f"rule '{name}' has two outputs", entry.span))
+                    self.errors.append(error("E008", f"rule '{name}' has two outputs", entry.span))
+                    continue
                 output = entry
             elif isinstance(entry, tuple) and entry[0] == "requires":
                 requires = requires + tuple(entry[1])
             elif isinstance(entry, (n.PythonAction, n.SparkAction, n.SparkSubmitAction, n.SqlAction, n.LoadAction,
                                     n.CommandAction, n.ShellAction)):
                 if action is not None:
-                    raise FlowSyntaxError(
+                    self.errors.append(
                         error("E008", f"rule '{name}' has two actions ({action.kind} and {entry.kind})", entry.span,
                               hint="a rule runs exactly one action")
                     )
+                    continue
                 action = entry
             elif isinstance(entry, n.Setting):
                 settings.append(entry)
@@ -604,7 +652,7 @@ class ToNodes(Transformer):
         return ("default", str(children[0]), self._tspan(children[0]))
 
     def database_decl(self, meta, children):
-        return ("database", _unquote(children[0]), self._tspan(children[0]))
+        return ("database", self._unquote(children[0]), self._tspan(children[0]))
 
     def timezone_decl(self, meta, children):
         return ("timezone", _unquote(children[0]), self._tspan(children[0]))

@@ -6,7 +6,7 @@ import os
 import re
 
 from . import types as t
-from .errors import Diagnostic, UsageError, did_you_mean
+from .errors import Diagnostic, UsageError, suggestion
 from .graph import Task, TaskFactory
 
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.S)
@@ -41,18 +41,15 @@ def _resolve_path(factory: TaskFactory, name: str) -> Task:
     exact, by_name, bad_values = [], [], []
     for rule_name, info in factory.flowfile.rules.items():
         output = info.output
-        if output is None or output.regex is None:
+        if output is None or output.regex_source is None:
             continue
-        for regex, bucket in ((output.regex, exact), (output.name_regex, by_name)):
-            if regex is None:
+        for read, bucket in ((output.read, exact), (output.read_name, by_name)):
+            try:
+                params = read(location)
+            except ValueError as exc:  # TypeError_ included
+                bad_values.append((rule_name, str(exc)))
                 continue
-            match = regex.fullmatch(location)
-            if match:
-                try:
-                    params = {key: output.parsers[key](value) for key, value in match.groupdict().items()}
-                except ValueError as exc:  # TypeError_ included
-                    bad_values.append((rule_name, str(exc)))
-                    continue
+            if params is not None:
                 bucket.append((rule_name, params))
                 break
     found = exact or by_name
@@ -67,8 +64,7 @@ def _resolve_path(factory: TaskFactory, name: str) -> Task:
         rule_name, message = bad_values[0]
         raise UsageError(_usage(f"'{name}' looks like an output of '{rule_name}' but {message}"))
     candidates = list(factory.flowfile.targets) + list(factory.flowfile.rules)
-    guess = did_you_mean(name, candidates)
-    hint = f"did you mean '{guess}'?" if guess else "run 'flow list' to see rules, targets and output patterns"
+    hint = suggestion(name, candidates) or "run 'flow list' to see rules, targets and output patterns"
     raise UsageError(_usage(f"'{name}' is not a target, a rule or the output of any rule", hint))
 
 
@@ -95,8 +91,7 @@ def _split_args(text: str) -> list:
 def _resolve_call(factory: TaskFactory, rule_name: str, args: str) -> Task:
     info = factory.flowfile.rules.get(rule_name)
     if info is None:
-        guess = did_you_mean(rule_name, factory.flowfile.rules)
-        raise UsageError(_usage(f"unknown rule '{rule_name}'", f"did you mean '{guess}'?" if guess else None))
+        raise UsageError(_usage(f"unknown rule '{rule_name}'", suggestion(rule_name, factory.flowfile.rules)))
     params: dict = {}
     signature = f"{rule_name}(" + ", ".join(f"{n}: {ty}" for n, ty in zip(info.param_names, info.param_types)) + ")"
     for index, arg in enumerate(_split_args(args)):

@@ -129,16 +129,43 @@ class Interval:
     def __repr__(self) -> str:
         return f"Interval({str(self)!r})"
 
+    # Two intervals that print differently are different (2012-06 is not 2012-06-01-2012-07-01:
+    # they name different files), so equality, hashing and order all include the kind. Order is
+    # by start, then end, then kind, and is total: <, <=, >, >= all work.
     def __eq__(self, other) -> bool:
-        return isinstance(other, Interval) and self.start == other.start and self.end == other.end
+        return (isinstance(other, Interval) and self.start == other.start and self.end == other.end
+                and self.kind == other.kind)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    def _key(self) -> tuple:
+        return (self.start, self.end, self.kind)
 
     def __lt__(self, other: "Interval") -> bool:
-        return (self.start, self.end) < (other.start, other.end)
+        if not isinstance(other, Interval):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: "Interval") -> bool:
+        if not isinstance(other, Interval):
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: "Interval") -> bool:
+        if not isinstance(other, Interval):
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: "Interval") -> bool:
+        if not isinstance(other, Interval):
+            return NotImplemented
+        return self._key() >= other._key()
 
     def __hash__(self) -> int:
         value = self._hash
         if value is None:
-            value = self._hash = hash((self.start, self.end))
+            value = self._hash = hash((self.start, self.end, self.kind))
         return value
 
     def __reduce__(self):
@@ -167,22 +194,43 @@ class Interval:
         return shift(self, -1)
 
 
+class OutOfCalendar(TypeError_):
+    """An interval would end after 9999-12-31, the last day Python's dates (and so flow) can count."""
+
+
+def _beyond(kind: str, start: _dt.date) -> OutOfCalendar:
+    return OutOfCalendar(f"the {kind} starting {start.isoformat()} holds days after 9999-12-30, "
+                         "the last day an interval can hold")
+
+
 def year(y: int) -> Interval:
+    if y == _dt.MAXYEAR:
+        raise _beyond("year", _dt.date(y, 1, 1))
     return Interval("year", _dt.date(y, 1, 1), _dt.date(y + 1, 1, 1))
 
 
 def month(y: int, m: int) -> Interval:
+    if y == _dt.MAXYEAR and m == 12:
+        raise _beyond("month", _dt.date(y, m, 1))
     end = _dt.date(y + 1, 1, 1) if m == 12 else _dt.date(y, m + 1, 1)
     return Interval("month", _dt.date(y, m, 1), end)
 
 
 def week(y: int, w: int) -> Interval:
     start = _dt.date.fromisocalendar(y, w, 1)
+    if start > _LAST_WEEK_START:
+        raise _beyond("week", start)
     return Interval("week", start, start + _dt.timedelta(days=7))
 
 
 def day(d: _dt.date) -> Interval:
+    if d == _dt.date.max:
+        raise _beyond("day", d)
     return Interval("day", d, d + ONE_DAY)
+
+
+# An interval's end is the day after its last: the last one flow can hold ends on 9999-12-31.
+_LAST_WEEK_START = _dt.date.max - _dt.timedelta(days=7)
 
 
 def custom(start: _dt.date, end: _dt.date) -> Interval:
@@ -217,21 +265,23 @@ def _shift(interval: Interval, steps: int) -> Interval:
     return custom(start + length * steps, interval.end + length * steps)
 
 
-_YEAR = re.compile(r"(\d{4})")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_CUSTOM = re.compile(r"(\d{4}-\d{2}-\d{2})-(\d{4}-\d{2}-\d{2})")
-_HOUR = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2})")
-_MINUTE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2})(\d{2})")
+# Digits are ASCII only: Python's \d also matches '٢٠١٢', which must not read as 2012.
+_YEAR = re.compile(r"([0-9]{4})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_CUSTOM = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})-([0-9]{4}-[0-9]{2}-[0-9]{2})")
+_HOUR = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})")
+_MINUTE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})([0-9]{2})")
+_INT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")
 
 # Regular expressions for output patterns: what a placeholder of each type may match.
 PATTERN_REGEX = {
-    "date": r"\d{4}-\d{2}-\d{2}",
-    "hour": r"\d{4}-\d{2}-\d{2}T\d{2}",
-    "minute": r"\d{4}-\d{2}-\d{2}T\d{4}",
-    "interval": r"\d{4}(?:-W\d{2}|-\d{2}(?:-\d{2}(?:-\d{4}-\d{2}-\d{2})?)?)?",
-    "int": r"-?\d+",
+    "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "hour": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}",
+    "minute": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{4}",
+    "interval": r"[0-9]{4}(?:-W[0-9]{2}|-[0-9]{2}(?:-[0-9]{2}(?:-[0-9]{4}-[0-9]{2}-[0-9]{2})?)?)?",
+    "int": r"-?[0-9]+",
     "str": r"[^/]+?",
     "bool": r"true|false",
 }
@@ -283,6 +333,8 @@ def parse_interval(text: str) -> Interval:
         match = _CUSTOM.fullmatch(text)
         if match:
             return custom(parse_date(match[1]), parse_date(match[2]))
+    except OutOfCalendar:
+        raise TypeError_(f"'{text}' is out of range: the last day an interval can hold is 9999-12-30") from None
     except ValueError as exc:
         # datetime's messages ("month must be in 1..12") are clear enough once we name the text
         reason = str(exc)
@@ -303,10 +355,13 @@ def parse_bool(text: str) -> bool:
 
 
 def parse_int(text: str) -> int:
+    stripped = text.strip()
+    if not _INT.fullmatch(stripped):
+        raise TypeError_(f"'{text}' is not an int")
     try:
-        return int(text)
-    except ValueError:
-        raise TypeError_(f"'{text}' is not an int") from None
+        return int(stripped)
+    except ValueError:  # more digits than Python converts (4,300)
+        raise TypeError_(f"'{text[:20]}...' is not an int flow can use: it has {len(stripped)} digits") from None
 
 
 PARSERS = {

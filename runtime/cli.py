@@ -6,8 +6,9 @@ import sys
 
 import click
 
+EXIT_INTERRUPTED = 130  # as session.EXIT_INTERRUPTED; not imported from there, to keep start-up light
 VERSION = "0.1.0"
-COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db")
+COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db", "serve")
 FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
 
 
@@ -196,11 +197,23 @@ def stop(flowfile):
     sys.exit(run_stop(flowfile))
 
 
+@cli.command()
+@_flowfile_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0 for every one)")
+@click.option("--port", default=8082, show_default=True, type=click.IntRange(0, 65535), help="port (0: any free one)")
+def serve(flowfile, host, port):
+    """Serve a live read-only page of the runs, tasks and graph, with JSON endpoints (needs flow[web])."""
+    from .web.serve import run_serve
+
+    sys.exit(run_serve(flowfile, host, port))
+
+
 def _route(args: list) -> list:
     """`flow`, `flow TARGET...` and `flow --dry-run` mean `flow build ...`."""
     if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
         return args
-    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today"}
+    takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today", "--host",
+                   "--port"}
     skip = False
     for index, arg in enumerate(args):
         if skip:
@@ -216,10 +229,18 @@ def _route(args: list) -> list:
 
 def main(argv=None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit 1, and the README
+    # promises 130 at any moment (planning included).
     try:
-        cli.main(args=_route(args), prog_name="flow", standalone_mode=True)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        code = cli.main(args=_route(args), prog_name="flow", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Abort is click's name for a Ctrl-C it caught
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:  # `flow list | head`: the reader left, nothing more to say
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

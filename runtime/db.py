@@ -57,6 +57,26 @@ def redact(dsn: str) -> str:
     return conninfo.redact(dsn)
 
 
+# a DSN inside other text, up to the first space or quote
+_URI_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s'\"<>]+", re.IGNORECASE)
+# password=secret or password: 'se cret' inside other text (up to the first blank, or the closing quote)
+_PASSWORD_IN_TEXT = re.compile(r"(\bpassword\s*[=:]\s*)('(?:[^'\\]|\\.)*'?|\S+)", re.IGNORECASE)
+# environment variables whose values are secrets, as Spark's UI judges conf keys
+_SECRET_NAME = re.compile(r"(?i)secret|password|passwd|token|access.?key|credential")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error, a log) with DSN passwords, `password=...` and secret environment values hidden."""
+    text = _URI_IN_TEXT.sub(lambda match: redact(match.group(0)), text)
+    text = _PASSWORD_IN_TEXT.sub(r"\1" + conninfo.MASK, text)
+    secrets = [value for name, value in os.environ.items() if _SECRET_NAME.search(name)]
+    secrets.extend(conninfo.written_passwords(os.environ.get(ENV_VAR, "")))
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= conninfo.MIN_SEARCHED:
+            text = text.replace(secret, conninfo.MASK)
+    return text
+
+
 def describe(dsn: str) -> str:
     """How to name the database in a message: the redacted DSN, or where libpq looked when it is empty."""
     return redact(dsn) if dsn else "the default database (libpq PG* environment variables)"

@@ -173,11 +173,14 @@ class ReporterListener(Listener):
 
 
 class StateRecorder(Listener):
-    """Records every finished attempt in the project's state store (history), buffered."""
+    """Records every attempt's start and end in the project's state store (history), buffered."""
 
     def __init__(self, state, run_id):
         self.state = state
         self.run_id = run_id
+
+    def task_started(self, event: TaskEvent) -> None:
+        self.state.record_start(self.run_id, event.task, event.attempt, event.started)  # what a live page shows
 
     def task_finished(self, event: TaskEvent) -> None:
         status = event.status
@@ -189,6 +192,9 @@ class StateRecorder(Listener):
         elif status == "interrupted":
             error = "interrupted"
         self.state.record(self.run_id, event.task, status, event.attempt, event.started, event.duration, error)
+
+    def wake_at(self) -> Optional[float]:
+        return self.state.due_at()  # a long task shows as running within a second, even if nothing ends
 
     def tick(self) -> None:
         self.state.flush_if_due()  # finished rows reach the disk within a second

@@ -74,6 +74,7 @@ class Executor:
         self._rule_runners: dict = {}  # rule name -> its Runner (or None)
         self._keys: dict = {}  # task -> the key of the lock it holds
         self._running: dict = {}  # seq -> Running (queued jobs included)
+        self._previous_sigint = None  # the SIGINT handler while Ctrl-C's clean-up runs
         self._seq = 0
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
@@ -87,6 +88,7 @@ class Executor:
             self._interrupt()
         finally:
             self.runners.close()
+            self._restore_interrupts()
         return self.outcome
 
     def _loop(self) -> None:
@@ -166,7 +168,7 @@ class Executor:
             self._keys[task] = key
             # another flow may have completed it between our plan and our lock
             # (a transactional target's action re-checks under its own lock)
-            if task not in self.forced and not target.transactional:
+            if task not in self.forced and not target.transactional and target.recheck_after_lock:
                 if target.complete([task]):
                     self._unlock(task)
                     self.events.task_finished(TaskEvent("complete", task, 1, time.time()))
@@ -279,6 +281,10 @@ class Executor:
         for job in jobs:
             running = self._running.pop(job.seq, None)
             if running is not None:
+                # The main process had not heard that it started, but the worker may have begun it
+                # before it was stopped: its temporary goes too (the worker is gone by now).
+                if running.temp:
+                    _discard(running)
                 self.plan.put_back(running.task)
 
     def _next_wakeup(self):
@@ -350,8 +356,24 @@ class Executor:
         else:
             self.state.unlock(key)
 
+    def _ignore_further_interrupts(self) -> None:
+        """Ignore Ctrl-C while the clean-up runs (restored when run() returns), so it is never left half done."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and self._previous_sigint is None:
+            self._previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _restore_interrupts(self) -> None:
+        if self._previous_sigint is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+
     def _interrupt(self) -> None:
         """Ctrl-C: start nothing more, stop what runs, remove its temporaries."""
+        self._ignore_further_interrupts()
         self.plan.stop()
         self.events.build_interrupted()
         for seq in list(self._running):
@@ -373,10 +395,15 @@ class Executor:
     # ------------------------------------------------------------------ paths
 
     def _log_path(self, task) -> str:
-        return os.path.join(self.settings.log_dir, task.name, _UNSAFE.sub("_", task.id) + ".log")
+        return log_file(self.settings.log_dir, task.name, task.id)
 
 
 def _discard(running: Running) -> None:
     temp = running.temp
     for one in temp if temp.__class__ is tuple else (temp,):
         running.target.discard(one)
+
+
+def log_file(log_dir: str, rule: str, task_id: str) -> str:
+    """Where a task's log is written: one file per task, the latest attempt's (the page reads it too)."""
+    return os.path.join(log_dir, rule, _UNSAFE.sub("_", task_id) + ".log")

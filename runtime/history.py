@@ -4,7 +4,7 @@ The file is an SQLite database in WAL mode (`synchronous=NORMAL`): a commit appe
 write-ahead log without a disk sync, so thousands of rows cost one cheap transaction. Two flow
 processes may write at once; each waits up to 5 s for the other's transaction (`busy_timeout`).
 
-Schema (version 1, in `PRAGMA user_version`)::
+Schema (version 2, in `PRAGMA user_version`)::
 
     runs(id        INTEGER PRIMARY KEY,   -- the run id returned by start_run
          started   REAL,                  -- Unix time, seconds
@@ -14,7 +14,8 @@ Schema (version 1, in `PRAGMA user_version`)::
          status    TEXT,                  -- "running", then what finish_run was given
          counts_json TEXT,                -- JSON object: {"ran": 31, "failed": 1, ...}
          host      TEXT,
-         pid       INTEGER)
+         pid       INTEGER,
+         plan_json TEXT)                  -- JSON: {"tasks": 40, "complete": 3, "jobs": 2, "rules": {"top": 12}}
 
     attempts(run_id   INTEGER,            -- runs.id
              task_id  TEXT,               -- "top_artists(2012-06)"
@@ -28,9 +29,14 @@ Schema (version 1, in `PRAGMA user_version`)::
              host     TEXT,
              error    TEXT)               -- NULL, or the error's last 8,000 characters
 
+    running(run_id, task_id, rule, attempt, started)   -- attempts under way; a row goes when its attempt ends
+
     indexes: attempts(task_id, started), attempts(rule, started), attempts(run_id)
 
-`skipped` means another flow process was running the task, so nothing ran here.
+`skipped` means another flow process was running the task, so nothing ran here; `blocked` rows
+(attempt 0) are written when a build ends, one per task that did not run because a requirement
+failed or is missing. A start and its end that fall into the same batch cancel out, so quick
+tasks never touch the `running` table. Version 1 files gain plan_json and `running` on first use.
 """
 
 from __future__ import annotations
@@ -44,9 +50,9 @@ from typing import Callable, Optional
 
 from flow.compiler.types import format_value
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "history.sqlite"
-STATUSES = ("done", "failed", "timeout", "skipped", "interrupted")
+STATUSES = ("done", "failed", "timeout", "skipped", "interrupted", "blocked")
 
 # A batch is written when its oldest row is this old or it holds this many rows.
 MAX_AGE = 1.0
@@ -62,16 +68,21 @@ BUSY_SECONDS = 5.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started REAL, finished REAL, command TEXT, targets TEXT,
-    status TEXT, counts_json TEXT, host TEXT, pid INTEGER);
+    status TEXT, counts_json TEXT, host TEXT, pid INTEGER, plan_json TEXT);
 CREATE TABLE IF NOT EXISTS attempts (
     run_id INTEGER, task_id TEXT, rule TEXT, params_json TEXT, output TEXT, status TEXT,
     attempt INTEGER, started REAL, duration REAL, host TEXT, error TEXT);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts (task_id, started);
 CREATE INDEX IF NOT EXISTS attempts_rule ON attempts (rule, started);
 CREATE INDEX IF NOT EXISTS attempts_run ON attempts (run_id);
+CREATE TABLE IF NOT EXISTS running (
+    run_id INTEGER, task_id TEXT, rule TEXT, attempt INTEGER, started REAL,
+    PRIMARY KEY (run_id, task_id, attempt)) WITHOUT ROWID;
 """
 
 _INSERT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_RUNNING = "INSERT OR REPLACE INTO running VALUES (?, ?, ?, ?, ?)"
+_DELETE_RUNNING = "DELETE FROM running WHERE run_id = ? AND task_id = ? AND attempt = ?"
 _RUN_COLUMNS = ("id", "started", "finished", "command", "targets", "status", "counts", "host", "pid")
 _ATTEMPT_COLUMNS = ("run_id", "task_id", "rule", "params_json", "output", "status", "attempt", "started",
                     "duration", "host", "error")
@@ -100,23 +111,54 @@ class History:
         self._pid = 0
         self._host = hostname()
         self._rows: list = []
+        self._starts: dict = {}  # (run_id, task_id, attempt) -> running row not written yet
+        self._ended: list = []  # keys of running rows on disk whose attempt has ended
+        self._on_disk: set = set()  # keys of running rows written and not yet ended
         self._first_at = 0.0  # clock() when the oldest buffered row arrived
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ writing
 
-    def start_run(self, command: str, targets: list) -> int:
-        """Insert a run (status "running") at once and return its id; StateError if the history cannot be written."""
+    def start_run(self, command: str, targets: list, plan: Optional[dict] = None) -> int:
+        """Insert a run (status "running") at once and return its id; StateError if the history cannot be written.
+
+        `plan` says what the build intends (tasks to run, already complete, jobs, tasks per rule),
+        so a reader can show progress and an estimate while it runs.
+        """
         with self._lock:
             try:
                 conn = self._db()
                 with _transaction(conn):
                     cursor = conn.execute(
-                        "INSERT INTO runs (started, command, targets, status, host, pid) VALUES (?, ?, ?, ?, ?, ?)",
-                        (time.time(), command, json.dumps(list(targets)), "running", self._host, os.getpid()))
+                        "INSERT INTO runs (started, command, targets, status, host, pid, plan_json)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (time.time(), command, json.dumps(list(targets)), "running", self._host, os.getpid(),
+                         json.dumps(plan, sort_keys=True) if plan is not None else None))
             except (sqlite3.Error, OSError) as exc:
                 raise StateError(f"cannot write {self._shown_path()}: {_reason(exc)}") from None
             return cursor.lastrowid
+
+    def record_start(self, run_id: int, task, attempt: int, started: float) -> None:
+        """Buffer the start of an attempt; `record` of its end removes it again (from the buffer if still there)."""
+        now = self._clock()
+        with self._lock:
+            if not self._rows and not self._starts and not self._ended:
+                self._first_at = now
+            self._starts[(run_id, task.id, attempt)] = (run_id, task.id, task.name, attempt, started)
+            if now - self._first_at >= self.max_age:
+                self._flush_soon(now)
+
+    def record_blocked(self, run_id: int, blocked: dict) -> None:
+        """Buffer one `blocked` row per task that did not run: task -> the failed or missing task it needed."""
+        started = time.time()
+        with self._lock:
+            if not self._rows and not self._starts and not self._ended:
+                self._first_at = self._clock()
+            for task, cause in blocked.items():
+                params = json.dumps({name: format_value(v)
+                                     for name, v in zip(task.info.param_names, task.values, strict=True)})
+                self._rows.append((run_id, task.id, task.name, params, task.output, "blocked", 0, started, 0.0,
+                                   self._host, f"requires {cause.id}, which did not complete"))
 
     def record(self, run_id: int, task, status: str, attempt: int, started: float, duration: float,
                error: Optional[str] = None) -> None:
@@ -127,19 +169,33 @@ class History:
             error = "..." + error[-MAX_ERROR:]
         row = (run_id, task.id, task.name, params, task.output, status, attempt, started, duration, self._host, error)
         now = self._clock()
+        key = (run_id, task.id, attempt)
         with self._lock:
             rows = self._rows
-            if not rows:
+            if not rows and not self._starts and not self._ended:
                 self._first_at = now
             rows.append(row)
+            if self._starts.pop(key, None) is None and key in self._on_disk:
+                self._on_disk.discard(key)
+                self._ended.append(key)
             if len(rows) >= self.max_rows or now - self._first_at >= self.max_age:
                 self._flush_soon(now)
+
+    def due_at(self) -> Optional[float]:
+        """When (on the history's clock) the buffer must be written, or None when it is empty.
+
+        The executor wakes up then even if no task ends, so a long task shows as running within a second.
+        """
+        with self._lock:
+            if self._rows or self._starts or self._ended:
+                return self._first_at + self.max_age
+            return None
 
     def flush_if_due(self) -> None:
         """Write the buffer if it is older than max_age: for a loop that may go a while without `record`."""
         now = self._clock()
         with self._lock:
-            if self._rows and now - self._first_at >= self.max_age:
+            if (self._rows or self._starts or self._ended) and now - self._first_at >= self.max_age:
                 self._flush_soon(now)
 
     def flush(self) -> None:
@@ -160,7 +216,7 @@ class History:
                 self._flush()
             except (sqlite3.Error, OSError) as exc:
                 lost = f"{len(self._rows):,} task attempts of this run were not recorded ({_reason(exc)})"
-                self._rows = []
+                self._rows, self._starts, self._ended = [], {}, []
             values = (time.time(), status, json.dumps(counts, sort_keys=True), run_id)
             try:
                 self._update_run(values)
@@ -171,6 +227,7 @@ class History:
                 except (sqlite3.Error, OSError) as exc:
                     raise StateError(f"cannot write {self._shown_path()}: {_reason(exc)}; `flow log` will show"
                                      f" this run as died") from None
+            self._on_disk = {key for key in self._on_disk if key[0] != run_id}
             if lost:
                 raise StateError(f"cannot write {self._shown_path()}: {lost}")
 
@@ -178,6 +235,7 @@ class History:
         conn = self._db()
         with _transaction(conn):
             conn.execute("UPDATE runs SET finished = ?, status = ?, counts_json = ? WHERE id = ?", values)
+            conn.execute("DELETE FROM running WHERE run_id = ?", (values[3],))  # its attempts are over
 
     def prune(self, keep_runs: int) -> int:
         """Delete all but the newest `keep_runs` runs with their attempts; return how many runs went."""
@@ -196,6 +254,7 @@ class History:
                 if row is None:
                     return 0
                 conn.execute("DELETE FROM attempts WHERE run_id <= ?", (row[0],))
+                conn.execute("DELETE FROM running WHERE run_id <= ?", (row[0],))
                 removed = conn.execute("DELETE FROM runs WHERE id <= ?", (row[0],)).rowcount
             conn.execute("VACUUM")  # give the space back: a backfill's history is tens of MB
             return removed
@@ -210,7 +269,7 @@ class History:
                 self._flush()
             except (sqlite3.Error, OSError) as exc:
                 lost = len(self._rows)
-                self._rows = []
+                self._rows, self._starts, self._ended = [], {}, []
                 raise StateError(f"cannot write {self._shown_path()}: {lost:,} task attempts were not recorded"
                                  f" ({_reason(exc)})") from None
             finally:
@@ -297,13 +356,19 @@ class History:
     # ------------------------------------------------------------------ internals
 
     def _flush(self) -> None:
-        rows = self._rows
-        if not rows:
+        rows, starts, ended = self._rows, self._starts, self._ended
+        if not rows and not starts and not ended:
             return
         conn = self._db()
         with _transaction(conn):
-            conn.executemany(_INSERT, rows)
-        self._rows = []
+            if rows:
+                conn.executemany(_INSERT, rows)
+            if starts:
+                conn.executemany(_INSERT_RUNNING, starts.values())
+            if ended:
+                conn.executemany(_DELETE_RUNNING, ended)
+        self._on_disk.update(starts)
+        self._rows, self._starts, self._ended = [], {}, []
 
     def _flush_soon(self, now: float) -> None:
         """A flush from `record`: if another process holds the lock past busy_timeout, keep the rows for later."""
@@ -322,7 +387,7 @@ class History:
             if self._conn is None and not os.path.exists(self.path):
                 return None
             try:
-                if self._conn is not None or self._rows:
+                if self._conn is not None or self._rows or self._starts or self._ended:
                     self._flush()
                     return self._db()
                 if self._read_conn is None or self._pid != os.getpid():
@@ -358,6 +423,9 @@ class History:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                # a version 1 file: its runs table predates plan_json
+                if "plan_json" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:
+                    conn.execute("ALTER TABLE runs ADD COLUMN plan_json TEXT")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._conn = conn
         self._pid = os.getpid()

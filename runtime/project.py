@@ -34,7 +34,7 @@ class Project:
         self.tmp_dir = os.path.join(self.flow_dir, "tmp")
         self.factory = TaskFactory(self.checked, self.clock)
         self.database = Database(self.checked.database, self.flow_dir)
-        self.targets = Targets(self.root, database=self.database)
+        self.targets = Targets(self.root, database=self.database, settings=self.checked.storage)
         self.unreachable: dict = {}  # Target -> why its outputs could not be checked (dry run, status)
         self._state = None
 

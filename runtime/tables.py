@@ -239,9 +239,8 @@ def existing_markers(conn, update_ids: list[str]) -> set[str]:
     server that went away mid-query) is a DatabaseError in one line.
     """
     import psycopg2
-    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
     from flow.runtime.db import DatabaseError, one_line
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
     try:
         was_idle = conn.get_transaction_status() == TRANSACTION_STATUS_IDLE

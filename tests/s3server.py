@@ -61,6 +61,8 @@ class CountingApp:
                 body = json.dumps(dict(self.counts)).encode()
             return _json(start_response, body)
         if path.startswith(HOLD_PATH):
+            with self.lock:
+                self.held.clear()
             self.hold_pattern = path[len(HOLD_PATH):]
             self.released.clear()
             return _json(start_response, b"{}")

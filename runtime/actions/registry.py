@@ -48,7 +48,8 @@ def run_spark_function(ctx, action, job, lane):
 
 
 def run_spark_submit(ctx, action, job, lane):
-    from .spark import effective_master, run_spark_submit as run
+    from .spark import effective_master
+    from .spark import run_spark_submit as run
 
     master = effective_master(lane.cli_master, lane.settings, rule=action.settings.get("master"))
     run(ctx, action, lane.settings, master, job.log_path, job.timeout)

@@ -118,8 +118,13 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         project.database.url()  # an embedded server starts here, before any worker connects to it
     project.targets.sweep(to_run)
     state = project.state()
+    rules_to_run: dict = {}
+    for task in to_run:
+        rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
     try:
-        run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots])
+        run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
+                                 {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
+                                  "rules": rules_to_run})
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
         print(f"error: {_state_problem(exc, project.flow_dir)}", file=sys.stderr)
         return EXIT_FAILED
@@ -151,6 +156,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
         reporter.build_finished(summary)
         try:
+            state.record_blocked(run_id, plan.blocked)
             state.finish_run(run_id, _status_word(code), summary.counts())
         except StateError as exc:  # a full disk must not turn a finished build into a crash
             problems.append(str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from .. import tasklog
 from ..actions.base import ActionContext, ActionFailed, user_traceback
 from ..batches import member_ids
 from . import Job, Result
@@ -44,7 +45,7 @@ def run_attempt(job: Job, info, kind, lane, target, log) -> Result:
         status = kind.run(ctx, info.node.action, job, lane)
         if temps is not None:
             for one_temp, output in zip(temps, outputs):
-                target.publish(one_temp, output)
+                target.publish(one_temp, output, replace=job.forced)
     except ActionFailed as exc:
         error = str(exc)
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
@@ -77,6 +78,7 @@ class FileLog:
         if trace:
             with open(path, "a", encoding="utf-8") as log:
                 log.write(trace)
+        tasklog.cap_file(path)
         has_log = os.path.exists(path) and os.path.getsize(path) > 0
         if not has_log and os.path.exists(path):
             os.unlink(path)  # nothing was printed: no empty log files

@@ -18,10 +18,13 @@ import signal
 import sys
 from collections import deque
 
+from .. import processes, tasklog
 from ..actions.registry import ACTION_KINDS
 from . import Job, Result, Runner
 from .attempt import run_attempt, tail
 
+# How long a cancelled worker gets to kill what its task started before it is killed with its group.
+STOP_GRACE = 2.0
 # A rule whose tasks took less than this on average (over at least QUICK_AFTER of them in this
 # build) is quick: one more job may be queued on a worker running such a task.
 QUICK_TASK = 0.05
@@ -73,8 +76,11 @@ class WorkerPool(Runner):
         os.makedirs(self.spool_dir, exist_ok=True)
         spool = os.path.join(self.spool_dir, f"spool-{os.getpid()}-{self._count}")
         self._count += 1
-        process = self._context.Process(target=_worker_main, args=(child, self.flowfile, self.targets, spool),
-                                        daemon=True)
+        # The child must not keep the main process's ends of any worker's pipe (its own included):
+        # while one copy is open, a worker whose main process died never sees its pipe close.
+        inherited = [parent, *(w.conn for w in self.idle), *(w.conn for w in self.busy_workers.values())]
+        process = self._context.Process(target=_worker_main, daemon=True,
+                                        args=(child, self.flowfile, self.targets, spool, inherited, os.getpid()))
         process.start()
         child.close()
         try:
@@ -162,9 +168,19 @@ class WorkerPool(Runner):
         return [(result, None, ())]
 
     def cancel(self, handle, task) -> list:
-        """Kill a worker and everything it started (timeouts, Ctrl-C); return the jobs queued behind."""
+        """Kill a worker and everything it started (timeouts, Ctrl-C); return the jobs queued behind.
+
+        SIGTERM first: the worker kills every process its actions started, even those that left its
+        process group (it is their subreaper), then exits. Whatever is left after STOP_GRACE
+        seconds goes with a SIGKILL of the group.
+        """
         worker = handle
         self.busy_workers.pop(worker.conn, None)
+        try:
+            os.kill(worker.pid, signal.SIGTERM)
+            worker.process.join(STOP_GRACE)
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             os.killpg(worker.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -246,12 +262,18 @@ class SpoolLog:
         return (self.path if written else None), (tail(self.path) if error is not None and written else None)
 
 
-def _worker_main(conn, flowfile, targets, spool_path: str) -> None:
+def _worker_main(conn, flowfile, targets, spool_path: str, inherited=(), parent_pid: int = 0) -> None:
+    for other in inherited:
+        other.close()
     try:
         os.setpgid(0, 0)
     except OSError:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+    signal.signal(signal.SIGTERM, _stop)  # cancelled, or the main process died: take the task's processes along
+    processes.become_subreaper()
+    if parent_pid:
+        processes.die_with_parent(parent_pid, signal.SIGTERM)
     spool_fd = os.open(spool_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     os.unlink(spool_path)  # nobody else needs its name; it disappears with the worker
     os.dup2(spool_fd, 1)
@@ -280,7 +302,13 @@ def _worker_main(conn, flowfile, targets, spool_path: str) -> None:
             conn.send(run_attempt(job, info, kind, lane, target, SpoolLog(spool_fd, job.log_path)))
     finally:
         lane.close()
+        processes.kill_children()  # what actions left running does not outlive the build
         os._exit(0)
+
+
+def _stop(signum, frame) -> None:
+    processes.kill_children()
+    os._exit(128 + signum)
 
 
 def _flush_streams() -> None:
@@ -297,16 +325,7 @@ def _save_log(spool_fd: int, before: int, log_path: str, error_text) -> bool:
     if after == before and not error_text:
         return False
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "wb") as log:
-        position = before
-        while position < after:
-            chunk = os.pread(spool_fd, min(1 << 20, after - position), position)
-            if not chunk:
-                break
-            log.write(chunk)
-            position += len(chunk)
-        if error_text:
-            log.write(error_text.encode("utf-8", "replace"))
+    tasklog.copy_tail(spool_fd, before, after, log_path, error_text)  # capped: the tail explains a failure
     if after > 64 << 20:
         os.ftruncate(spool_fd, 0)  # keep the spool small over a long build
     return True

@@ -27,9 +27,19 @@ class StateStore:
 
     # ------------------------------------------------------------------ writing
 
-    def start_run(self, command: str, targets: list) -> int:
-        """Record a run as started, at once, and return its id."""
+    def start_run(self, command: str, targets: list, plan: Optional[dict] = None) -> int:
+        """Record a run as started, at once, and return its id; `plan` is what it intends (tasks per rule, jobs)."""
         raise NotImplementedError
+
+    def record_start(self, run_id: int, task, attempt: int, started: float) -> None:
+        """Record that an attempt is under way (buffered; its `record` ends it), for a live page."""
+
+    def record_blocked(self, run_id: int, blocked: dict) -> None:
+        """Record the tasks a failed or missing requirement kept from running: task -> that requirement."""
+
+    def due_at(self) -> Optional[float]:
+        """A time.monotonic() by which flush_if_due should be called (something buffered), or None."""
+        return None
 
     def record(self, run_id: int, task, status: str, attempt: int, started: float, duration: float,
                error: Optional[str] = None) -> None:

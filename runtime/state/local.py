@@ -32,9 +32,9 @@ class LocalState(StateStore):
         if self._locks is not None:
             self._locks.unlock(key)
 
-    def start_run(self, command: str, targets: list) -> int:
+    def start_run(self, command: str, targets: list, plan=None) -> int:
         """Record the run, and open the locks file: a read-only or broken .flow/ shows before anything runs."""
-        run_id = self.history.start_run(command, targets)
+        run_id = self.history.start_run(command, targets, plan)
         if self._locks is None:
             from ..locks import TaskLocks
 
@@ -43,6 +43,15 @@ class LocalState(StateStore):
 
     def record(self, run_id, task, status, attempt, started, duration, error=None) -> None:
         self.history.record(run_id, task, status, attempt, started, duration, error)
+
+    def record_start(self, run_id, task, attempt, started) -> None:
+        self.history.record_start(run_id, task, attempt, started)
+
+    def record_blocked(self, run_id, blocked) -> None:
+        self.history.record_blocked(run_id, blocked)
+
+    def due_at(self):
+        return self.history.due_at()
 
     def flush_if_due(self) -> None:
         self.history.flush_if_due()

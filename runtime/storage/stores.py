@@ -242,7 +242,8 @@ def _complete(queries: dict, keys: Iterable[str]) -> set:
             successes.add(head)
     done = set()
     for name, kind in queries.items():
-        if (kind == FILE and name in files) or (kind == DIR and name in successes) or (kind == ANY_DIR and name in dirs):
+        found = files if kind == FILE else successes if kind == DIR else dirs
+        if name in found:
             done.add(name)
     return done
 

@@ -78,16 +78,3 @@ def spark_url(location: str) -> str:
     if scheme is None or scheme not in SCHEMES:
         return location
     return SCHEMES[scheme].spark + location[len(scheme):]
-
-
-def key_escapes(pattern_prefix: str, location: str) -> bool:
-    """Whether a formatted location leaves the fixed prefix its pattern starts with.
-
-    `s3://bucket/streams/{date}.tsv` with a value like '../../other' or one that changes the bucket
-    must not name an object elsewhere: the key's '..' and '.' segments are refused outright (object
-    stores do not resolve them, but every tool that maps keys onto paths does).
-    """
-    if not location.startswith(pattern_prefix):
-        return True
-    segments = split(location).key.split("/")
-    return any(segment in ("..", ".") for segment in segments) or "" in segments[:-1]

@@ -8,8 +8,8 @@ tables; object stores next). The build loop never tests an output's kind: it ask
 2. `lock_key(task) -> str`: the key of the per-task lock two flow processes share.
 3. `stage(output) -> temp | None`: a fresh temporary location for one attempt (main process);
    None when the action writes the output itself inside a transaction (`transactional`).
-4. `prepare(output)`, then the action writes `temp`, then `publish(temp, output)` moves it into
-   place atomically, or `discard(temp)` after a failure (worker process or Spark thread).
+4. `prepare(output)`, then the action writes `temp`, then `publish(temp, output, replace)` moves it into
+   place atomically, or `discard(temp)` after a failure (worker process or Spark thread); `replace` on a forced rebuild.
 5. `exists(output)`, `remove(output)`: for `flow clean`; `sweep(outputs)`: temporaries of dead flows.
 6. `describe(output)`, `where(output)`: how messages name the output.
 
@@ -27,7 +27,7 @@ import importlib
 import re
 
 # URL scheme -> "module:Class" of the Target for outputs written as scheme://...; imported on first use.
-SCHEMES: dict = {}
+SCHEMES: dict = {scheme: "flow.runtime.targets.remote:RemoteTarget" for scheme in ("s3", "gs", "gcs", "hdfs")}
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 # a literal start of an output pattern that may still grow into "scheme://" once a value is appended
@@ -49,6 +49,10 @@ class Target:
     noun = "output"  # how messages name its outputs: "cannot check table outputs"
     transactional = False  # the action writes the output and its completion in one transaction
     removable = True  # `flow clean` may delete its outputs
+    # Whether the executor asks again, once it holds the task's lock, if another flow finished the
+    # task meanwhile. Cheap for local outputs; a target whose publish is create-only (object stores)
+    # skips it: a request per task on every cold build, where publish already keeps the first writer's.
+    recheck_after_lock = True
     present_reason = "output exists"  # what `flow --dry-run` says of a complete one
     missing_reason = "output missing"  # ... of one that would run
     unknown_reason = "output unknown: storage unreachable"  # ... when complete() raised TargetUnavailable
@@ -72,7 +76,7 @@ class Target:
     def prepare(self, output: str) -> None:
         """Get ready for an action to write `output`'s temporary (a parent directory, say)."""
 
-    def publish(self, temp: str, output: str) -> None:
+    def publish(self, temp: str, output: str, replace: bool = False) -> None:
         """Move a finished temporary into place, atomically; raise FileNotFoundError if nothing was written."""
 
     def discard(self, temp: str) -> None:

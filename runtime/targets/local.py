@@ -121,7 +121,7 @@ class LocalFileTarget(LocalTarget):
     def _confirm(self, task) -> bool:
         return True
 
-    def publish(self, temp: str, output: str) -> None:
+    def publish(self, temp: str, output: str, replace: bool = False) -> None:
         try:
             os.replace(self.at(temp), self.at(output))
         except FileNotFoundError:
@@ -141,7 +141,7 @@ class LocalDirTarget(LocalTarget):
 
     _confirm = _present
 
-    def publish(self, temp: str, output: str) -> None:
+    def publish(self, temp: str, output: str, replace: bool = False) -> None:
         at = self.at
         if not os.path.isdir(at(temp)):
             raise FileNotFoundError(f"the action did not write its output (expected a directory at {temp})")

@@ -4,7 +4,6 @@ import datetime as dt
 import textwrap
 
 import pytest
-
 from flow.compiler import types as t
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowCheckError

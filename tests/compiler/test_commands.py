@@ -1,7 +1,6 @@
 """command: and shell: patterns: splitting, the checks' messages and where their carets point."""
 
 import pytest
-
 from flow.compiler.commands import Placeholder, names_used, program, split
 from flow.compiler.errors import FlowCheckError, FlowSyntaxError
 from flow.compiler.loader import check

@@ -4,7 +4,6 @@ import io
 import json
 
 import pytest
-
 from flow.runtime.commands.graph import run_graph as graph_command
 from flow.runtime.commands.graph import run_list as list_command
 

@@ -3,7 +3,6 @@
 import textwrap
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.graph import CycleError, TaskFactory, build_graph
 from flow.compiler.parser import parse

@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-
 from flow.compiler import types as t
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowCheckError, FlowError

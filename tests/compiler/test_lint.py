@@ -5,12 +5,11 @@ import json
 import sys
 
 import pytest
-
 from flow.compiler import lint as lint_module
 from flow.compiler.lint import lint_file
-from flow.runtime.commands.lint import run_lint as lint_command
 from flow.compiler.lint_rules import find_secrets
 from flow.compiler.pyresolve import lookup
+from flow.runtime.commands.lint import run_lint as lint_command
 
 RULE = '''rule daily(date: date):
     output: "data/{date}.tsv"

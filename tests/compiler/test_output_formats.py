@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowCheckError, FlowError
 from flow.compiler.graph import TaskFactory

@@ -4,7 +4,6 @@ import dataclasses
 import textwrap
 
 import pytest
-
 from flow.compiler import nodes as n
 from flow.compiler.errors import FlowSyntaxError, render
 from flow.compiler.parser import find_suppressions, parse
@@ -188,3 +187,81 @@ def test_errors_are_picklable():
     except FlowSyntaxError as exc:
         again = pickle.loads(pickle.dumps(exc))
         assert again.diagnostics == exc.diagnostics
+
+
+# ---------------------------------------------------------------------------- every error, every limit
+
+
+def _diagnostics(text: str) -> list:
+    with pytest.raises(FlowSyntaxError) as caught:
+        parse(textwrap.dedent(text))
+    return [(d.code, d.message, d.span.line if d.span else None) for d in caught.value.diagnostics]
+
+
+def test_errors_found_while_building_nodes_are_all_reported_in_file_order():
+    found = _diagnostics('''
+        rule a(date: date):
+            output: "a/{date}"
+            output: "b/{date}"
+            python: m.f
+            python: m.g
+            requires: b(x=1, 2)
+
+        rule b(x: int):
+            output: table "t"
+            load:
+                delimiter: ","
+                quote: "'"
+    ''')
+    assert found == [
+        ("E008", "rule 'a' has two outputs", 4),
+        ("E008", "rule 'a' has two actions (python and python)", 6),
+        ("E006", "positional argument after a keyword argument", 7),
+        ("E007", "a load block needs 'columns: name type, ...'", 11),
+        ("E007", "unknown load setting 'delimiter'", 12),
+        ("E007", "unknown load setting 'quote'", 13),
+    ]
+
+
+def test_a_bad_escape_does_not_hide_the_next_problem():
+    found = _diagnostics('''
+        rule a(date: date):
+            output: "a\\x4{date}"
+            output: "b/{date}"
+            python: m.f
+    ''')
+    assert [code for code, _, _ in found] == ["E005", "E008"]
+
+
+@pytest.mark.parametrize("expression", [
+    " + ".join(["1"] * 350),
+    "1 if true else " * 500 + "1",
+    "[" * 1000 + "]" * 1000,
+    "not " * 400 + "true",
+])
+def test_nesting_beyond_the_limit_is_a_located_error(expression):
+    with pytest.raises(FlowSyntaxError) as caught:
+        parse(f"\nrange x = {expression}\n")
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E011"
+    assert diagnostic.message == "nested too deeply: more than 100 levels"
+    assert diagnostic.span.line == 2 and 11 <= diagnostic.span.column <= len(expression) + 10
+
+
+def test_nesting_within_the_limit_parses():
+    flowfile = parse("range x = " + " + ".join(["1"] * 80) + "\n")
+    assert flowfile.ranges[0].name == "x"
+
+
+def test_an_integer_longer_than_flow_reads_is_a_located_error():
+    with pytest.raises(FlowSyntaxError) as caught:
+        parse("range x = " + "1" * 4301 + "\n")
+    [diagnostic] = caught.value.diagnostics
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.column) == ("E011", 1, 11)
+    assert diagnostic.message == "a number of 4,301 digits is longer than flow reads (at most 100)"
+
+
+def test_unicode_digits_are_not_digits():
+    with pytest.raises(FlowSyntaxError) as caught:
+        parse("range x = days(\u0662\u0660\u0661\u0662-06-01 .. 2012-06-02)\n")
+    assert caught.value.diagnostics[0].code == "E005"

@@ -7,13 +7,12 @@ Flowfiles assembled from random tokens. Hypothesis is derandomized so CI sees th
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowError, SourceCache, render_all
 from flow.compiler.lint import lint_file
 from flow.compiler.parser import parse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWFILE = (ROOT / "Flowfile").read_text(encoding="utf-8")

@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowCheckError
 from flow.compiler.graph import TaskFactory
@@ -67,7 +66,8 @@ def test_bad_store_urls_are_errors(pattern, message):
 
 
 def test_storage_block_is_checked_settings():
-    checked = check(parse('storage:\n    s3:\n        endpoint-url: "http://127.0.0.1:9000"\n        region: "eu-west-1"\n'
-                          '    gs:\n        project: "analytics"\n\n' + FLOWFILE))
+    block = ('storage:\n    s3:\n        endpoint-url: "http://127.0.0.1:9000"\n        region: "eu-west-1"\n'
+             '    gs:\n        project: "analytics"\n\n')
+    checked = check(parse(block + FLOWFILE))
     assert checked.storage == {"s3": {"endpoint-url": "http://127.0.0.1:9000", "region": "eu-west-1"},
                                "gs": {"project": "analytics"}}

@@ -3,7 +3,6 @@
 import textwrap
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.errors import UsageError
 from flow.compiler.graph import TaskFactory

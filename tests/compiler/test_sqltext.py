@@ -1,7 +1,6 @@
 """Tests of compiler/sqltext.py: finding SQL parameters, converting them for psycopg2, syntax errors."""
 
 import pytest
-
 from flow.compiler.sqltext import find_parameters, syntax_errors, to_psycopg
 
 

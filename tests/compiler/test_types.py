@@ -3,10 +3,9 @@
 import datetime as dt
 
 import pytest
+from flow.compiler import types as t
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from flow.compiler import types as t
 
 
 @pytest.mark.parametrize(
@@ -74,9 +73,21 @@ def test_iteration_yields_days():
 
 
 def test_ordering_equality_and_hash():
+    # issue 11 item 3: same days, different kinds print differently, so they are different tasks
     a, b = t.parse_interval("2012-06"), t.parse_interval("2012-06-01-2012-07-01")
-    assert a == b and hash(a) == hash(b)  # same days, different kinds
+    assert a != b and not a == b and len({a, b}) == 2
+    assert t.parse_interval("2012-06-03") != t.parse_interval("2012-06-03-2012-06-04")
+    assert a == t.month(2012, 6) and hash(a) == hash(t.month(2012, 6))
     assert sorted([t.parse_interval("2012-07"), a]) == [a, t.parse_interval("2012-07")]
+    assert sorted([a, b]) == sorted([b, a])  # a total order: same days sort by kind
+
+
+def test_every_comparison_works_on_intervals():
+    # issue 11 item 9: the docs list six comparisons; <= and >= used to raise TypeError
+    june, july = t.parse_interval("2012-06"), t.parse_interval("2012-07")
+    assert june < july and june <= july and july > june and july >= june and june != july
+    assert june <= t.month(2012, 6) and june >= t.month(2012, 6)
+    assert not (june >= july) and not (july <= june)
 
 
 def test_ranges_of_intervals():

@@ -1,7 +1,6 @@
 """How `flow` routes its arguments: bare targets and options mean `build`."""
 
 import pytest
-
 from flow.runtime.cli import _route
 
 

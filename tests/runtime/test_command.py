@@ -5,7 +5,6 @@ import os
 import shlex
 
 import pytest
-
 from flow.compiler import nodes as n
 from flow.compiler.types import Interval
 from flow.runtime.actions.base import ActionContext, ActionFailed

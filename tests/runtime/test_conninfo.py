@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-
 from flow.runtime import conninfo, db
 
 # Every character class a password may hold that means something in a URL or a key=value string.

@@ -77,7 +77,6 @@ def wait_for(condition, what):
 def connect_when_up(directory):
     """A connection to the project's embedded server once a running flow has started it."""
     import psycopg2
-
     from flow.runtime.embedded_db import url
 
     dsn = url(os.path.join(str(directory), ".flow"))

@@ -33,7 +33,14 @@ class FakeReporter:
 class FakeState:
     def __init__(self):
         self.rows = []
+        self.starts = []
         self.flushes = 0
+
+    def record_start(self, run_id, task, attempt, started):
+        self.starts.append((run_id, task, attempt))
+
+    def due_at(self):
+        return None
 
     def record(self, run_id, task, status, attempt, started, duration, error=None):
         self.rows.append((run_id, task, status, attempt, error))

@@ -7,15 +7,14 @@ import sys
 import textwrap
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory, build_graph
 from flow.compiler.parser import parse
-from flow.runtime.targets import Targets
 from flow.runtime.commands.build import make_runners
 from flow.runtime.events import Events, ReporterListener
 from flow.runtime.executor import Executor, ExecutorSettings
 from flow.runtime.plan import Plan
+from flow.runtime.targets import Targets
 
 ACTIONS = '''
 import time

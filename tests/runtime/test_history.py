@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from flow.compiler import types as T
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory
@@ -205,6 +204,16 @@ for i, task in enumerate(tasks):
     history.record(run, task, "done", 1, time.time(), 0.001, name)
     if i % 100 == 0:
         time.sleep(0.002)  # like a build, which does other things between records
+    if i == 1500:
+        # half way: wait until the other writer's rows are in, so the two surely interleave even
+        # when a loaded machine starts one process long after the other
+        history.flush()
+        other = "two" if name == "one" else "one"
+        deadline = time.monotonic() + 60
+        while not history._db().execute("SELECT 1 FROM attempts WHERE error = ? LIMIT 1", (other,)).fetchone():
+            if time.monotonic() > deadline:
+                sys.exit("the other writer never wrote")
+            time.sleep(0.01)
 history.finish_run(run, "done", {"ran": len(tasks)})
 history.close()
 """
@@ -293,4 +302,80 @@ def test_recent_runs_newest_first(tmp_path):
     runs = history.recent_runs(3)
     assert [r["id"] for r in runs] == ids[::-1][:3]
     assert runs[0]["status"] == "running" and runs[0]["finished"] is None and runs[0]["counts"] == {}
+    history.close()
+
+
+# ---------------------------------------------------------------------------- what a live page reads
+
+
+def running_rows(history):
+    history.flush()
+    return history._db().execute("SELECT task_id, attempt FROM running ORDER BY task_id").fetchall()
+
+
+def test_a_quick_attempt_never_reaches_the_running_table(tmp_path, factory):
+    history = History(str(tmp_path), max_age=3600)
+    run = history.start_run("flow", [])
+    statements = transactions(history)
+    task = streams(factory, 1)[0]
+    history.record_start(run, task, 1, 1.0)
+    history.record(run, task, "done", 1, 1.0, 0.01)
+    history.flush()
+    assert not any("running" in s for s in statements)
+    assert running_rows(history) == []
+    history.close()
+
+
+def test_a_long_attempt_shows_as_running_until_it_ends(tmp_path, factory):
+    clock = Clock()
+    history = History(str(tmp_path), clock=clock)
+    run = history.start_run("flow", [])
+    a, b = streams(factory, 2)
+    history.record_start(run, a, 1, 1.0)
+    history.record_start(run, b, 1, 1.0)
+    assert history.due_at() == 1.0
+    clock.now = 1.0
+    history.flush_if_due()
+    assert history.due_at() is None
+    assert running_rows(history) == [(a.id, 1), (b.id, 1)]
+    history.record(run, a, "failed", 1, 1.0, 5.0, "boom")
+    history.record_start(run, a, 2, 7.0)  # its retry
+    assert running_rows(history) == [(a.id, 2), (b.id, 1)]
+    history.finish_run(run, "interrupted", {})
+    assert running_rows(history) == []
+    history.close()
+
+
+def test_plan_and_blocked_tasks_are_recorded(tmp_path, factory):
+    history = History(str(tmp_path))
+    a, b = streams(factory, 2)
+    run = history.start_run("flow build", ["x"], {"tasks": 2, "complete": 0, "jobs": 1, "rules": {"streams": 2}})
+    history.record(run, a, "failed", 1, 1.0, 1.0, "boom")
+    history.record_blocked(run, {b: a})
+    history.finish_run(run, "failed", {"failed": 1, "blocked": 1})
+    conn = history._db()
+    assert json.loads(conn.execute("SELECT plan_json FROM runs").fetchone()[0])["rules"] == {"streams": 2}
+    assert conn.execute("SELECT task_id, status, attempt, error FROM attempts WHERE status = 'blocked'").fetchall() == [
+        (b.id, "blocked", 0, f"requires {a.id}, which did not complete")]
+    history.close()
+
+
+def test_a_version_1_file_gains_the_new_column_and_table(tmp_path, factory):
+    os.makedirs(tmp_path / ".flow")
+    conn = sqlite3.connect(tmp_path / ".flow" / "history.sqlite")
+    conn.executescript("""
+        CREATE TABLE runs (id INTEGER PRIMARY KEY, started REAL, finished REAL, command TEXT, targets TEXT,
+                           status TEXT, counts_json TEXT, host TEXT, pid INTEGER);
+        CREATE TABLE attempts (run_id INTEGER, task_id TEXT, rule TEXT, params_json TEXT, output TEXT,
+                               status TEXT, attempt INTEGER, started REAL, duration REAL, host TEXT, error TEXT);
+        INSERT INTO runs (started, command, targets, status) VALUES (1.0, 'flow build', '[]', 'success');
+        PRAGMA user_version = 1;
+    """)
+    conn.close()
+    history = History(str(tmp_path / ".flow"))
+    run = history.start_run("flow build y", ["y"], {"tasks": 1})
+    history.record_start(run, streams(factory, 1)[0], 1, 1.0)
+    assert [r["command"] for r in history.recent_runs(5)] == ["flow build y", "flow build"]
+    assert len(running_rows(history)) == 1
+    assert history._db().execute("PRAGMA user_version").fetchone()[0] == 2
     history.close()

@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-
 from flow.compiler import types as T
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory

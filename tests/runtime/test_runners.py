@@ -9,7 +9,6 @@ import sys
 import textwrap
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.graph import TaskFactory
 from flow.compiler.parser import parse

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 
 import pytest
-
 from flow.compiler.nodes import NO_SPAN, Setting, SparkAction, SparkSubmitAction
-from examples.counts import read_counts
 from flow.runtime.actions import spark as sp
 from flow.runtime.actions.base import ActionContext, ActionFailed
+
+from examples.counts import read_counts
 from tests.processes import alive
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -13,15 +13,15 @@ import time
 
 import psycopg2
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from flow.compiler.nodes import NO_SPAN, Column, LoadAction, SqlAction
 from flow.compiler.types import month
 from flow.runtime import db, tsv
 from flow.runtime.actions.base import ActionContext, ActionFailed
 from flow.runtime.actions.sql import bind, run_load, run_sql
 from flow.runtime.tables import existing_markers, normalise_type, parse_table_name
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.pg import with_options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

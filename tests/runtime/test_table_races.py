@@ -9,6 +9,7 @@ from flow.compiler.types import month
 from flow.runtime import db
 from flow.runtime.actions.base import ActionContext
 from flow.runtime.actions.sql import run_sql
+
 from tests.reliability.helpers import wait_for
 
 GATE = 424242  # an advisory lock the test holds to keep the first task inside its transaction

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from flow.runtime import limits
+
 from tests.reliability.helpers import flow
 
 FLOWFILE = """

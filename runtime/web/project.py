@@ -1,0 +1,296 @@
+"""The Flowfile side of the page: rules, targets, a target's tasks with their status, one task's neighbourhood.
+
+The Flowfile is read again when it changes on disk. Every answer is computed on a request and
+cached briefly; nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from .store import ORDER, HistoryReader
+
+# A target view is recomputed when the history changed, and otherwise at most this often while
+# builds run (LIVE_TTL) or when nothing runs (IDLE_TTL; outputs may be deleted by hand).
+LIVE_TTL = 2.0
+IDLE_TTL = 30.0
+# Past this many tasks the named targets' graph is not built, and dependents are not shown.
+MAX_FULL_GRAPH = 2_000_000
+# A task page waits this long for the dependents index (built in the background on the first
+# task page: building it at start-up would slow the first views of a large project).
+DEPENDENTS_WAIT = 5.0
+LOG_TAIL_BYTES = 16_000
+
+
+@dataclass
+class TargetState:
+    """Every task a target needs right now (complete tasks are leaves, as a build sees them) and its status."""
+
+    name: str
+    roots: list
+    status: dict  # task -> page status
+    errors: dict  # task -> the error shown beside it
+    computed: float
+
+    def rule_counts(self) -> dict:
+        counts: dict = {}
+        for task, status in self.status.items():
+            per_rule = counts.setdefault(task.name, {})
+            per_rule[status] = per_rule.get(status, 0) + 1
+        return counts
+
+    def tasks(self, query: str = "", status: str = "", rule: str = "", hide_done: bool = False, offset: int = 0,
+              limit: int = 50) -> tuple:
+        rank = {s: i for i, s in enumerate(ORDER)}
+        query = query.lower()  # as the run's search (SQLite's LIKE) ignores case
+        rows = [(rank.get(s, 99), task.id, task, s) for task, s in self.status.items()
+                if (not query or query in task.id.lower()) and (not status or s == status)
+                and (not rule or task.name == rule) and not (hide_done and s == "done")]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        page = [{"id": task.id, "rule": task.name, "status": s, "attempt": None, "started": None, "duration": None,
+                 "error": self.errors.get(task)} for _, _, task, s in rows[offset:offset + limit]]
+        return len(rows), page
+
+
+class Project:
+    """One Flowfile and its `.flow/` directory, read-only; safe to share between threads."""
+
+    def __init__(self, flowfile_path: str, reader: Optional[HistoryReader] = None):
+        self.flowfile_path = os.path.abspath(flowfile_path)
+        self.directory = os.path.dirname(self.flowfile_path)
+        self.flow_dir = os.path.join(self.directory, ".flow")
+        self.reader = reader or HistoryReader(self.flow_dir)
+        self._lock = threading.RLock()
+        self._session = None
+        self._mtime = None
+        self._targets: dict = {}  # name -> (cache key, TargetState)
+        self._dependents = None  # (Flowfile mtime, thread, {task id: [dependent ids]} or None when too big)
+
+    # ------------------------------------------------------------------ the Flowfile
+
+    def session(self):
+        """The loaded Flowfile (a runtime Project), read again when the file changed; raises FlowError."""
+        with self._lock:
+            mtime = os.stat(self.flowfile_path).st_mtime_ns
+            if self._session is None or mtime != self._mtime:
+                from flow.runtime.project import Project as RuntimeProject
+                from flow.runtime.targets import Targets
+
+                session = RuntimeProject(self.flowfile_path)
+                # table outputs are checked through a database the page never starts (see ReadOnlyDatabase)
+                session.targets = Targets(session.root, database=ReadOnlyDatabase(session.checked.database,
+                                                                                   session.flow_dir))
+                self._session = session
+                self._mtime = mtime
+                self._targets = {}
+                self._dependents = None
+            return self._session
+
+    def rule_graph(self) -> tuple:
+        """(rule names in Flowfile order, [(requirement, dependent)], {rule: doc line})."""
+        from flow.compiler.export import rule_graph
+
+        checked = self.session().checked
+        graph = rule_graph(checked.ast)
+        names = [rule.name for rule in checked.ast.rules]
+        docs = {rule.name: (rule.doc or "").strip().splitlines()[0] if rule.doc else "" for rule in checked.ast.rules}
+        return names, [(b, a) for a, b in graph.sorted_edges()], docs
+
+    def target_names(self) -> tuple:
+        """(named targets in Flowfile order, the default target or None)."""
+        checked = self.session().checked
+        return list(checked.targets), checked.default
+
+    # ------------------------------------------------------------------ a target's tasks
+
+    def target_state(self, name: str) -> TargetState:
+        """The target's tasks and their status; raises FlowError for a name that resolves to nothing."""
+        with self._lock:
+            session = self.session()
+            key = (self._mtime, self.reader.version())
+            cached = self._targets.get(name)
+            if cached is not None and cached[0] == key:
+                ttl = LIVE_TTL if any(s == "running" for s in cached[1].status.values()) else IDLE_TTL
+                if time.monotonic() - cached[1].computed < ttl:
+                    return cached[1]
+            state = self._compute_target(session, name)
+            self._targets[name] = (key, state)
+            return state
+
+    def _compute_target(self, session, name: str) -> TargetState:
+        import networkx as nx
+        from flow.compiler.graph import build_graph
+        from flow.compiler.resolve import resolve
+
+        roots = resolve(session.factory, name)
+        graph = build_graph(session.factory, roots, self._complete(session))
+        nx_graph, done = graph.graph, graph.complete
+        running = self.reader.running_now()
+        last = self.reader.last_status([t.id for t in nx_graph if t not in done])
+        status: dict = {}
+        errors: dict = {}
+        for task in reversed(list(nx.topological_sort(nx_graph))):  # requirements before their dependents
+            if task in done:
+                status[task] = "done"
+            elif task.id in running:
+                status[task] = "running"
+            elif task.info.node.external:
+                status[task] = "failed"
+                errors[task] = "missing external input"
+            elif last.get(task.id, ("",))[0] == "failed":
+                status[task] = "failed"
+                errors[task] = last[task.id][1]
+            else:
+                failed = next((r for r in nx_graph.succ[task] if status.get(r) in ("failed", "upstream_failed")), None)
+                if failed is not None:
+                    status[task] = "upstream_failed"
+                    errors[task] = f"requires {failed.id}"
+                else:
+                    status[task] = "pending"
+        return TargetState(name, roots, status, errors, time.monotonic())
+
+    @staticmethod
+    def _complete(session):
+        """Bulk output checks; outputs in a place that cannot be reached (a database down) count as missing."""
+        session.unreachable.clear()  # ask again on each computation: the embedded server may have started
+
+        return session.lenient_complete
+
+    # ------------------------------------------------------------------ one task
+
+    def task(self, task_id: str):
+        """The task a task id names in today's Flowfile, or None (a rule renamed since, a bad id)."""
+        from flow.compiler.errors import FlowError
+        from flow.compiler.resolve import resolve
+
+        with self._lock:
+            session = self.session()
+            try:
+                tasks = resolve(session.factory, task_id)
+            except FlowError:
+                return None
+            return tasks[0] if len(tasks) == 1 and tasks[0].id == task_id else None
+
+    def neighbourhood(self, task) -> tuple:
+        """(ids of what the task requires, ids of what requires it among the named targets' tasks or None).
+
+        None means the dependents are still being computed (a very large Flowfile) or too many to know.
+        """
+        with self._lock:
+            session = self.session()
+            requirements = [t.id for t in session.factory.requirements(task)] if task.info.has_requires else []
+            thread = self.warm()
+        thread.join(DEPENDENTS_WAIT)
+        index = self._dependents[2] if self._dependents is not None else None
+        if index is None:
+            return requirements, None
+        return requirements, index.get(task.id, [])
+
+    def warm(self) -> threading.Thread:
+        """Start building the dependents index of the named targets' tasks in the background (once per Flowfile)."""
+        with self._lock:
+            session = self.session()
+            if self._dependents is None or self._dependents[0] != self._mtime:
+                thread = threading.Thread(target=self._build_dependents, args=(session, self._mtime),
+                                          name="flow-serve-dependents", daemon=True)
+                self._dependents = (self._mtime, thread, None)
+                thread.start()
+            return self._dependents[1]
+
+    def _build_dependents(self, session, mtime) -> None:
+        from flow.compiler.errors import FlowError
+        from flow.compiler.graph import TaskFactory, build_graph
+
+        # its own factory: the requests' one is used under the lock
+        factory = TaskFactory(session.checked, getattr(session, "clock", None))
+        roots = []
+        for name in session.checked.targets:
+            try:
+                roots.extend(factory.target(name))
+            except FlowError:  # a target this Flowfile cannot expand today: its tasks show no dependents
+                continue
+        try:
+            graph = build_graph(factory, roots, lambda level: set()).graph
+        except Exception:  # past MAX_TASKS, or a cycle: dependents are not shown
+            return
+        if graph.number_of_nodes() > MAX_FULL_GRAPH:
+            return
+        predecessors = graph.pred
+        index = {task.id: sorted(p.id for p in predecessors[task]) for task in graph if predecessors[task]}
+        with self._lock:
+            if self._dependents is not None and self._dependents[0] == mtime:
+                self._dependents = (mtime, self._dependents[1], index)
+
+    def output_exists(self, task) -> Optional[bool]:
+        """Whether the task's output exists; None when its place (a database) cannot be reached."""
+        from flow.runtime.targets import TargetUnavailable
+
+        with self._lock:
+            session = self.session()
+            try:
+                return task in session.targets.of(task).complete([task])
+            except TargetUnavailable:
+                return None
+
+    def log_tail(self, rule: str, task_id: str) -> Optional[str]:
+        """The last lines of the task's log (its latest attempt), redacted; None when there is none."""
+        from flow.runtime.db import redact_text
+        from flow.runtime.executor import log_file
+
+        path = log_file(os.path.join(self.flow_dir, "logs"), rule, task_id)  # as the executor names it
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - LOG_TAIL_BYTES))
+                data = handle.read()
+        except OSError:
+            return None
+        text = data.decode("utf-8", "replace")
+        if size > LOG_TAIL_BYTES:
+            text = "...\n" + text.split("\n", 1)[-1]
+        return redact_text(text)
+
+
+class ReadOnlyDatabase:
+    """The project's database for output checks, never started by the page: the configured one, or the
+    embedded server only while something else (a build, `flow db start`) keeps it up.
+
+    The page does not count itself as a user of the embedded server either: it only reads from it.
+    """
+
+    def __init__(self, flowfile_database, flow_dir: str):
+        self.flowfile_database = flowfile_database
+        self.flow_dir = flow_dir
+        self._connections = None
+
+    def url(self) -> str:
+        from flow.runtime import embedded_db
+        from flow.runtime.db import configured_dsn
+        from flow.runtime.targets import DatabaseUnavailable
+
+        dsn = configured_dsn(self.flowfile_database)
+        if dsn is not None:
+            return dsn
+        if embedded_db.EmbeddedServer(self.flow_dir).pid() is None:
+            raise DatabaseUnavailable("no database is configured and the embedded one is not running"
+                                      " (flow serve never starts it)")
+        return embedded_db.url(self.flow_dir)
+
+    def __call__(self):
+        from flow.runtime.db import ConnectionCache
+
+        if self._connections is None:
+            self._connections = ConnectionCache()
+        return self._connections.get(self.url())
+
+    def discard(self) -> None:
+        if self._connections is not None:
+            try:
+                self._connections.discard(self.url())
+            except Exception:  # noqa: BLE001 - nothing to forget when there is no URL any more
+                pass
