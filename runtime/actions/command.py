@@ -114,31 +114,46 @@ _running_lock = threading.Lock()
 
 
 class _Program:
-    """A started program (leader of its own process group) and why it was stopped, if it was."""
+    """A program (leader of its own process group once started) and why it was stopped, if it was."""
 
-    def __init__(self, process: subprocess.Popen):
-        self.process = process
+    def __init__(self):
+        self.process: Optional[subprocess.Popen] = None
         self.reason: Optional[str] = None
         self._killer: Optional[threading.Timer] = None
         self._finished = False
         self._lock = threading.Lock()
 
+    def attach(self, process) -> None:
+        """The program has started: if it was stopped while starting, its group is signalled now."""
+        with self._lock:
+            self.process = process
+            if self.reason is not None:
+                self._signal_later()
+
     def stop(self, reason: str) -> None:
-        """SIGTERM to the whole group now, SIGKILL after GRACE seconds; returns at once."""
+        """SIGTERM to the whole group now, SIGKILL after GRACE seconds; returns at once.
+
+        Before the program has started, only the reason is kept: attach() signals it, and
+        run_program does not start a program that was stopped already.
+        """
         with self._lock:
             if self.reason is not None or self._finished:
                 return
             self.reason = reason
-            _signal_group(self.process.pid, signal.SIGTERM)
-            self._killer = threading.Timer(GRACE, _signal_group, (self.process.pid, signal.SIGKILL))
-            self._killer.daemon = True
-            self._killer.start()
+            if self.process is not None:
+                self._signal_later()
+
+    def _signal_later(self) -> None:
+        _signal_group(self.process.pid, signal.SIGTERM)
+        self._killer = threading.Timer(GRACE, _signal_group, (self.process.pid, signal.SIGKILL))
+        self._killer.daemon = True
+        self._killer.start()
 
     def finish(self) -> None:
         """After the leader exited: if it was stopped, make sure nothing of its group is left."""
         with self._lock:
             self._finished = True
-            if self.reason is not None:
+            if self.reason is not None and self.process is not None:
                 self._killer.cancel()
                 # children that outlived their stopped parent (or ignored SIGTERM) go too
                 _signal_group(self.process.pid, signal.SIGKILL)
@@ -160,7 +175,14 @@ def run_program(ctx: ActionContext, action, log_path: str, timeout: Optional[flo
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     out_fd = None
+    # Registered before it starts, so that a stop (Ctrl-C, a timeout) that comes while it is starting
+    # is not lost: the program is then signalled as soon as it exists, or never started.
+    program = _Program()
+    with _running_lock:
+        _running[ctx.task_id] = program
     try:
+        if program.reason:
+            raise ActionFailed(program.reason)
         shown = argv[2] if isinstance(action, n.ShellAction) else shlex.join(argv)
         os.write(log_fd, f"$ {shown}\n".encode())
         if capture:
@@ -170,13 +192,13 @@ def run_program(ctx: ActionContext, action, log_path: str, timeout: Optional[flo
                                    stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
     except BaseException as exc:
         os.close(log_fd)
+        with _running_lock:
+            _running.pop(ctx.task_id, None)
         raise _start_failure(exc, argv, cwd) from None
     finally:
         if out_fd is not None:
             os.close(out_fd)  # the child has its own copy
-    program = _Program(process)
-    with _running_lock:
-        _running[ctx.task_id] = program
+    program.attach(process)
     tail: collections.deque = collections.deque(maxlen=STDERR_TAIL)
     reader = threading.Thread(target=_tee, args=(process.stderr, log_fd, tail), name=f"flow-stderr-{ctx.task_id}",
                               daemon=True)
