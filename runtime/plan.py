@@ -65,9 +65,11 @@ class Plan:
                     self._block_from(dependent, cause)
                     stack.append(dependent)
         if self._ready:
-            ready = self._ready
-            blocked = self.blocked
-            self._ready = deque(t for t in ready if t not in blocked) if ready.__class__ is deque else ready.without(blocked)
+            ready, blocked = self._ready, self.blocked
+            if ready.__class__ is deque:
+                self._ready = deque(t for t in ready if t not in blocked)
+            else:
+                self._ready = ready.without(blocked)
 
     def next_ready(self):
         """The next task that can start now, or None."""

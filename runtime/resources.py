@@ -40,7 +40,7 @@ def parse_limits(text: str, source: str) -> dict:
 
 
 def limits_in_force(flowfile_limits: dict, environ: dict, option: str | None) -> tuple:
-    """(name -> limit, name -> where that limit was set): the Flowfile's, FLOW_RESOURCES over it, --resources over both."""
+    """(name -> limit, name -> where it was set): the Flowfile's, FLOW_RESOURCES over it, --resources over both."""
     limits = dict(flowfile_limits)
     sources = dict.fromkeys(flowfile_limits, "the Flowfile's resources: block")
     for text, source in ((environ.get(ENV_VAR), ENV_VAR), (option, "--resources")):

@@ -195,7 +195,10 @@ rule report(date: date):
     output: "out/report_{date}.txt"
     python: acts.note
 
-target mixed: last(2012-06-01), low(d) for d in days(2012-06-01 .. 2012-06-02), high(d) for d in days(2012-06-01 .. 2012-06-02)
+target mixed:
+    last(2012-06-01)
+    low(d) for d in days(2012-06-01 .. 2012-06-02)
+    high(d) for d in days(2012-06-01 .. 2012-06-02)
 
 target backlog: low(d) for d in days(2012-06-01 .. 2012-06-03)
 
