@@ -11,35 +11,33 @@ from __future__ import annotations
 import heapq
 
 
-def effective_priorities(units: list, requirements, dependents, root_priority: dict) -> dict:
-    """unit -> effective priority for every scheduled unit, in O(units + edges).
+def effective_priorities(units: list, requirements, root_priority: dict) -> dict:
+    """unit -> effective priority for every scheduled unit, in O(units + edges) at most.
 
-    `requirements(unit)` and `dependents(unit)` describe the graph between units;
-    `root_priority` maps a root unit to the priority of the target that asked for it.
+    `requirements(unit)` describes the graph between units (those outside `units` are left
+    alone); `root_priority` maps a root unit to the priority of the target that asked for it.
     1. Every unit starts at its rule's priority, raised by its target's.
-    2. Units are visited dependents first (Kahn's order over the scheduled units), each passing
-       its priority down to its requirements when it is higher than theirs.
+    2. From the highest priority down, each unit above the lowest raises what it requires,
+       transitively, to its own. A unit raised once is never raised again (every later level is
+       lower), so each is visited at most once, and a build where only a few rules set a
+       priority visits only what those rules need.
     """
-    wanted = set(units)
     priority = {}
-    pending = {}  # unit -> dependents not visited yet
     for unit in units:
         own = unit.info.priority
         raised = root_priority.get(unit)
         priority[unit] = own if raised is None or raised < own else raised
-        pending[unit] = sum(1 for d in dependents(unit) if d in wanted)
-    order = [unit for unit in units if not pending[unit]]
-    while order:
-        unit = order.pop()
-        mine = priority[unit]
-        for requirement in requirements(unit):
-            if requirement not in wanted:
-                continue
-            if priority[requirement] < mine:
-                priority[requirement] = mine
-            pending[requirement] -= 1
-            if not pending[requirement]:
-                order.append(requirement)
+    lowest = min(priority.values(), default=0)
+    starts = sorted((unit for unit in units if priority[unit] > lowest), key=priority.__getitem__, reverse=True)
+    for start in starts:
+        level = priority[start]
+        stack = [start]
+        while stack:
+            for requirement in requirements(stack.pop()):
+                current = priority.get(requirement)
+                if current is not None and current < level:
+                    priority[requirement] = level
+                    stack.append(requirement)
     return priority
 
 

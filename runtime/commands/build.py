@@ -140,7 +140,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     if project.checked.uses_priority:  # else the plan keeps its plain deque, as fast as ever
         from ..priorities import effective_priorities
 
-        priority = effective_priorities(scheduled, unit_requirements, unit_dependents,
+        priority = effective_priorities(scheduled, unit_requirements,
                                         _target_priorities(project, options.targets, member_of))
     plan = Plan(scheduled, unit_requirements, unit_dependents, missing, options.keep_going, priority)
     reporter = make_reporter(stream, options.quiet, options.verbose)

@@ -37,7 +37,7 @@ def test_the_highest_dependent_priority_reaches_every_requirement_and_never_lowe
     raw, clean, report, backlog, loud = (Unit("raw"), Unit("clean", -3), Unit("report"), Unit("backlog"),
                                          Unit("loud", 7))
     requirements, dependents = graph({report: [clean], clean: [raw], backlog: [raw], loud: []})
-    priority = effective_priorities([raw, clean, report, backlog, loud], requirements, dependents, {report: 4})
+    priority = effective_priorities([raw, clean, report, backlog, loud], requirements, {report: 4})
     # report's target gives it 4; clean (its rule says -3) and raw are needed for it: 4 too
     assert priority == {raw: 4, clean: 4, report: 4, backlog: 0, loud: 7}
 
@@ -45,7 +45,7 @@ def test_the_highest_dependent_priority_reaches_every_requirement_and_never_lowe
 def test_requirements_outside_the_plan_are_left_alone():
     done, todo = Unit("done"), Unit("todo", 2)
     requirements, dependents = graph({todo: [done]})
-    assert effective_priorities([todo], requirements, dependents, {}) == {todo: 2}
+    assert effective_priorities([todo], requirements, {}) == {todo: 2}
 
 
 def test_equal_priorities_give_exactly_the_deque_order():
@@ -70,7 +70,7 @@ def test_plan_hands_out_higher_priorities_first_and_new_dependents_before_their_
     a, b, c, top = Unit("a"), Unit("b"), Unit("c", 5), Unit("top")
     requirements, dependents = graph({top: [a]})
     units = [a, b, c, top]
-    plan = Plan(units, requirements, dependents, priority=effective_priorities(units, requirements, dependents, {}))
+    plan = Plan(units, requirements, dependents, priority=effective_priorities(units, requirements, {}))
     assert plan.next_ready() is c
     assert plan.next_ready() is a
     plan.finished(a, True)
@@ -84,7 +84,7 @@ def test_a_failure_removes_what_it_blocks_from_the_prioritised_queue():
     requirements, dependents = graph({a: [x], b: [y]})
     units = [x, y, a, b]
     plan = Plan(units, requirements, dependents, keep_going=True,
-                priority=effective_priorities(units, requirements, dependents, {}))
+                priority=effective_priorities(units, requirements, {}))
     assert plan.next_ready() is x  # x outranks y
     plan.finished(x, False)
     assert plan.blocked == {a: x}
@@ -93,3 +93,24 @@ def test_a_failure_removes_what_it_blocks_from_the_prioritised_queue():
     assert plan.next_ready() is b
     plan.finished(b, True)
     assert plan.done()
+
+
+def test_random_graphs_match_the_definition():
+    # the highest of its own priority and that of everything that needs it, directly or not
+    rng = random.Random(7)
+    for _ in range(100):
+        units = [Unit(f"u{i}", rng.choice([-2, 0, 0, 0, 1, 5])) for i in range(30)]
+        edges = {u: [r for r in units[i + 1:] if rng.random() < 0.1] for i, u in enumerate(units)}
+        requirements, dependents = graph(edges)
+        roots = {u: rng.choice([3, 9]) for u in rng.sample(units, 3)}
+        own = {u: max(u.info.priority, roots.get(u, u.info.priority)) for u in units}
+
+        def needing(unit, seen):
+            for d in dependents(unit):
+                if d not in seen:
+                    seen.add(d)
+                    needing(d, seen)
+            return seen
+
+        expected = {u: max(own[d] for d in needing(u, {u})) for u in units}
+        assert effective_priorities(units, requirements, roots) == expected
