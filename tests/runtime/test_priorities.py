@@ -105,12 +105,16 @@ def test_random_graphs_match_the_definition():
         roots = {u: rng.choice([3, 9]) for u in rng.sample(units, 3)}
         own = {u: max(u.info.priority, roots.get(u, u.info.priority)) for u in units}
 
-        def needing(unit, seen):
-            for d in dependents(unit):
-                if d not in seen:
-                    seen.add(d)
-                    needing(d, seen)
-            return seen
-
-        expected = {u: max(own[d] for d in needing(u, {u})) for u in units}
+        expected = {u: max(own[d] for d in _needing(u, dependents)) for u in units}
         assert effective_priorities(units, requirements, roots) == expected
+
+
+def _needing(unit, dependents) -> set:
+    """The unit and everything that needs it, directly or not."""
+    seen, todo = {unit}, [unit]
+    while todo:
+        for dependent in dependents(todo.pop()):
+            if dependent not in seen:
+                seen.add(dependent)
+                todo.append(dependent)
+    return seen
