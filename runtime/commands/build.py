@@ -40,11 +40,9 @@ def run_build(options: BuildOptions) -> int:
 
 
 def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
-    from ..resources import ResourceError
-
     try:
         return _build(project, roots, options)
-    except (TooManyTasks, ResourceError) as exc:
+    except TooManyTasks as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
 
@@ -124,7 +122,14 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     rules_to_run: dict = {}
     for task in to_run:
         rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
-    pool = _resource_pool(project, [project.checked.rules[name] for name in rules_to_run], options.resources, state)
+    from ..resources import ResourceError
+
+    try:
+        pool = _resource_pool(project, [project.checked.rules[name] for name in rules_to_run], options.resources,
+                              state)
+    except ResourceError as exc:  # limits that cannot be read, or smaller than a task to run needs
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
                                  {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,

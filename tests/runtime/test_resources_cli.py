@@ -100,6 +100,35 @@ def test_a_limit_of_1_is_never_exceeded_under_j4(project):
         assert started >= ended, f"{after} started before {before} ended"
 
 
+def test_sql_tasks_limited_to_one_connection_never_overlap_in_the_database(project, pg_dsn, pg_conn):
+    """A real PostgreSQL: each task's transaction records when it started and ended by the server's clock."""
+    pg_conn.autocommit = True
+    with pg_conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE day_rows (day date PRIMARY KEY, started timestamptz, ended timestamptz)")
+    write_flowfile(project, """
+        resources: postgres = 1
+
+        rule day_rows(date: date):
+            output: table "day_rows"
+            resources: postgres=1
+            sql: \"\"\"
+                INSERT INTO day_rows (day, started) VALUES (:date, clock_timestamp());
+                SELECT pg_sleep(0.2);
+                UPDATE day_rows SET ended = clock_timestamp() WHERE day = :date
+            \"\"\"
+
+        target june: day_rows(d) for d in days(2012-06-01 .. 2012-06-06)
+    """)
+    result = flow(project, "build", "-j", "4", "june", env={"FLOW_DATABASE_URL": pg_dsn, "FLOW_RESOURCES": ""})
+    assert result.returncode == 0, result.stderr
+    with pg_conn.cursor() as cursor:
+        cursor.execute("SELECT day, started, ended FROM day_rows ORDER BY started")
+        rows = cursor.fetchall()
+    assert len(rows) == 6
+    for (before, _, ended), (after, started, _) in zip(rows, rows[1:]):
+        assert started >= ended, f"{after} started before {before} ended"
+
+
 def test_the_limit_from_the_command_line_wins_over_the_environment_and_the_flowfile(project):
     write_flowfile(project, LIMITED.replace("postgres = 1", "postgres = 4"))
     result = flow(project, "build", "-j", "4", "june", "--resources", "postgres=2",
