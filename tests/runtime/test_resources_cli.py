@@ -43,6 +43,9 @@ def batch_query(partitions, outputs):
     for day, output in zip(partitions, outputs):
         open(output, "w").write(f"{day}\\n")
 
+def fails(date, output):
+    raise RuntimeError(f"no data for {date}")
+
 def note(date, output):
     name = os.path.basename(output).lstrip(".").split("_")[0]  # the output is a temporary: .low_...
     _note(f"{name} {date}")
@@ -176,6 +179,25 @@ def test_a_batch_holds_its_rules_resources_once_per_run(project):
     assert [name for name, _, _ in found] == ["batch 2012-06-01 2", "batch 2012-06-03 2", "batch 2012-06-05 2",
                                               "batch 2012-06-07 2"]
     assert most_at_once(found) == 1
+
+
+def test_a_failure_stops_the_tasks_waiting_for_a_resource_and_keep_going_runs_them(project):
+    write_flowfile(project, LIMITED + """
+rule broken(date: date):
+    output: "out/broken_{date}.txt"
+    resources: postgres=1
+    python: acts.fails
+
+target some: broken(2012-06-01), query(d) for d in days(2012-06-01 .. 2012-06-03)
+""")
+    stopped = build(project, "-j", "2", "some")
+    assert stopped.returncode == 1, stopped.stderr
+    assert "1 failed" in stopped.stdout
+    kept_going = build(project, "-j", "2", "-k", "some")
+    assert kept_going.returncode == 1, kept_going.stderr
+    assert sorted(p.name for p in (project / "out").iterdir()) == [
+        "query_2012-06-01.txt", "query_2012-06-02.txt", "query_2012-06-03.txt"]
+    assert most_at_once(spans(project)) == 1
 
 
 def test_a_limit_from_the_environment_smaller_than_a_task_needs_is_refused_before_anything_runs(project):
