@@ -16,7 +16,8 @@ from .recursion import endless_requirements, recursive_rules
 from .visitor import find_all
 
 _PLACEHOLDER_NAMES = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^{}]*)?\}")
-RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open", "batch")
+RULE_SETTINGS = ("retries", "timeout", "doc", "allow_open", "batch", "resources", "priority")
+TARGET_SETTINGS = ("priority",)
 BATCH_ACTIONS = ("python", "spark", "sql")
 # Types whose values are periods of time: a task with one that has not ended is open.
 PERIOD_TYPES = ("date", "hour", "minute", "interval")
@@ -45,6 +46,8 @@ class RuleInfo:
     allow_open: bool = False  # may be built before its period ends (a partial output is meant)
     batch: int = 0  # `batch: N`: one action run covers up to N contiguous partitions (0: one task per run)
     batch_index: int = -1  # the parameter whose values are the partitions a batch covers
+    resources: tuple = ()  # `resources: postgres=1`: (name, amount) pairs one task (or batch run) holds
+    priority: int = 0  # `priority: N`: ready tasks with a higher priority start first
 
 
 @dataclass
@@ -68,6 +71,10 @@ class CheckedFlowfile:
     # Rules that can reach themselves through requires (day - 1 chains, or mistakes). When there
     # are none, no task graph can have a cycle, and the graph builder skips the cycle check.
     recursive_rules: frozenset = frozenset()
+    resources: dict = field(default_factory=dict)  # resource name -> limit, from the top-level `resources:`
+    target_priorities: dict = field(default_factory=dict)  # target name -> its `priority: N` (when set)
+    # Some rule or target sets a priority: only then does a build compute effective priorities.
+    uses_priority: bool = False
 
 
 def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
@@ -147,6 +154,9 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
             errors.append(error("E212", f"batch: '{name}' requires itself (through its requires), so one run "
                                 "could need its own output", span, hint="remove batch:, or the self-requirement"))
     errors.extend(endless_requirements(flowfile.rules))
+    limits = _check_amounts(flowfile.resources, "limit", errors)
+    errors.extend(over_limits(infos, limits, "the resources: block"))
+    target_priorities = _check_target_settings(flowfile.targets, errors)
     spark = _check_spark(flowfile.spark, errors)
     storage = _check_storage(flowfile.storage, errors)
     timezone = _check_timezone(flowfile.timezone, errors)
@@ -168,6 +178,9 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         spark=spark,
         storage=storage,
         database=flowfile.database[0] if flowfile.database else None,
+        resources=limits,
+        target_priorities=target_priorities,
+        uses_priority=bool(target_priorities) or any(info.priority for info in infos.values()),
     )
 
 
@@ -263,6 +276,9 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
         elif setting.key == "batch" and (not isinstance(setting.value, int) or isinstance(setting.value, bool)
                                          or setting.value < 1):
             errors.append(error("E702", "batch must be a whole number of partitions, 1 or more", setting.value_span))
+        elif setting.key == "priority" and not _is_int(setting.value):
+            errors.append(error("E702", "priority must be a whole number (higher starts first; the default is 0)",
+                                setting.value_span))
 
     output = None
     if rule.output is not None and len(variables) == len(rule.params):
@@ -286,7 +302,61 @@ def _check_rule(rule: n.Rule, ranges: dict, rules: dict, errors: list) -> Option
         allow_open=any(s.key == "allow_open" and s.value is True for s in rule.settings),
         batch=batch,
         batch_index=batch_index,
+        resources=tuple((name, amount) for name, amount in _check_amounts(
+            tuple(a for s in rule.settings if s.key == "resources" for a in s.value), "amount", errors).items()
+            if amount),
+        priority=next((s.value for s in rule.settings if s.key == "priority" and _is_int(s.value)), 0),
     )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_amounts(settings: tuple, what: str, errors: list) -> dict:
+    """`name=N` settings of a `resources:` line as {name: N}: whole numbers, 0 or more, each name once."""
+    found: dict = {}
+    for setting in settings:
+        if not _is_int(setting.value) or setting.value < 0:
+            errors.append(error("E702", f"the {what} of resource '{setting.key}' must be a whole number, 0 or more",
+                                setting.value_span, hint=f"for example: resources: {setting.key}=1"))
+        elif setting.key in found:
+            errors.append(error("E702", f"resource '{setting.key}' is given twice", setting.span))
+        else:
+            found[setting.key] = setting.value
+    return found
+
+
+def over_limits(infos: dict, limits: dict, source: str) -> list:
+    """E213 for every rule whose task needs more of a resource than its limit ever allows (it could never start)."""
+    found = []
+    for info in infos.values():
+        for name, amount in info.resources:
+            limit = limits.get(name)
+            if limit is not None and amount > limit:
+                setting = next(s for s in info.node.settings if s.key == "resources")
+                span = next((a.span for a in setting.value if a.key == name), setting.span)
+                found.append(error("E213", f"a task of '{info.name}' needs {name}={amount}, more than the limit "
+                                   f"of {limit} that {source} sets, so it could never start", span,
+                                   hint=f"lower what the rule asks for, or raise the limit of '{name}'"))
+    return found
+
+
+def _check_target_settings(targets: tuple, errors: list) -> dict:
+    """Target name -> its priority, for targets that set one; unknown settings and bad values are errors."""
+    priorities = {}
+    for decl in targets:
+        for setting in decl.settings:
+            if setting.key not in TARGET_SETTINGS:
+                errors.append(error("E701", f"unknown target setting '{setting.key}'"
+                                    + suggest(setting.key, TARGET_SETTINGS), setting.span,
+                                    hint="a target's block takes priority: N before its requirements"))
+            elif not _is_int(setting.value):
+                errors.append(error("E702", "priority must be a whole number (higher starts first; the default "
+                                    "is 0)", setting.value_span))
+            else:
+                priorities[decl.name] = setting.value
+    return priorities
 
 
 

@@ -225,6 +225,19 @@ def command_programs(ctx: LintContext):
                           hint="install it, or give its path (a relative one starts from the Flowfile's directory)")
 
 
+# ---------------------------------------------------------------------------- W104: resources
+
+
+@lint_rule("W104", summary="a resource limit that no rule uses", needs_clean=True)
+def unused_limits(ctx: LintContext):
+    used = {a.key for rule in ctx.flowfile.rules for s in rule.settings if s.key == "resources" for a in s.value}
+    for limit in ctx.flowfile.resources:
+        if limit.key not in used:
+            yield warning("W104", f"no rule uses resource '{limit.key}'" + suggest(limit.key, sorted(used)),
+                          limit.span, hint="a limit counts only the tasks of rules that say resources: "
+                          f"{limit.key}=N")
+
+
 # ---------------------------------------------------------------------------- E501: secrets
 
 _VALUE = r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;)\"'&]+)"

@@ -301,6 +301,7 @@ class TargetDecl:
     span: Span
     name_span: Span
     doc: Optional[str] = None
+    settings: tuple[Setting, ...] = ()  # `priority: N` lines at the top of its block
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,4 +317,5 @@ class Flowfile:
     database: Optional[tuple[str, Span]] = None
     timezone: Optional[tuple[str, Span]] = None  # `timezone: "Europe/Paris"`: the clock of open periods
     storage: tuple[Setting, ...] = ()  # `storage:` block: per URL scheme, settings that are not secrets
+    resources: tuple[Setting, ...] = ()  # top-level `resources: postgres=1`: the limits, one Setting per name
     suppressions: dict = field(default_factory=dict)  # line -> set of lint codes silenced there

@@ -87,6 +87,7 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         database=flowfile.database,
         timezone=flowfile.timezone,
         storage=flowfile.storage,
+        resources=flowfile.resources,
         suppressions=find_suppressions(text),
     )
 
@@ -263,6 +264,8 @@ def _translate(exc: UnexpectedInput, source: str, path: str):
             shown = expected if len(expected) <= 6 else expected[:5] + [f"{len(expected) - 5} more"]
             listed = " or ".join(shown) if len(shown) <= 2 else "one of: " + ", ".join(shown)
             message += ", expected " + listed
+        if _line_of(source, token).lstrip().startswith("resources"):
+            return error("E004", message, span, hint="write each resource as name=N: resources: postgres=1, memory=4")
         return error("E004", message, span)
     if isinstance(exc, UnexpectedCharacters):
         char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
@@ -276,6 +279,13 @@ def _translate(exc: UnexpectedInput, source: str, path: str):
         lines = source.rstrip("\n").splitlines()
         return error("E004", "unexpected end of file", _end_of_line_span(path, source, len(lines)))
     return error("E004", str(exc).splitlines()[0], None)
+
+
+def _line_of(source: str, token: Token) -> str:
+    """The text of the line a token sits on (empty when it has no position)."""
+    line = getattr(token, "line", None)
+    lines = source.splitlines()
+    return lines[line - 1] if line and 0 < line <= len(lines) else ""
 
 
 def _nl_line(token: Token) -> int:
@@ -361,6 +371,11 @@ class ToNodes(Transformer):
         value = int(token)
         # 0999 keeps its text: as an interval it is the year 999, as the command line reads it
         return n.Literal("int", value, self._span(meta), token if token != str(value) else None)
+
+    def negative_int(self, meta, children):
+        # only as a setting's whole value (`priority: -1`): the expressions have no unary minus
+        literal = self.int_lit(meta, children[1:])
+        return n.Literal("int", -literal.value, self._span(meta))
 
     def str_lit(self, meta, children):
         return n.Literal("str", self._unquote(children[0]), self._span(meta))
@@ -465,6 +480,22 @@ class ToNodes(Transformer):
             value_span = _expr_span(value[0]) or self._span(meta)
             return n.Setting(key, plain, self._span(meta), value_span)
         return n.Setting(key, tuple(value), self._span(meta), self._span(meta))
+
+    def amount(self, meta, children):
+        name, value = children
+        return n.Setting(str(name), _plain(value), self._span(meta), _expr_span(value) or self._span(meta))
+
+    def amounts(self, meta, children):
+        return tuple(children)
+
+    def resources_decl(self, meta, children):
+        """`resources: a=1, b=2` (or one such list per indented line) as one Setting holding one per name."""
+        return n.Setting("resources", tuple(a for group in children for a in group), self._span(meta),
+                         self._span(meta))
+
+    def target_setting(self, meta, children):
+        name, value = children
+        return n.Setting(str(name), _plain(value), self._span(meta), _expr_span(value) or self._span(meta))
 
     # ------------------------------------------------------------ rules
     def param(self, meta, children):
@@ -644,9 +675,10 @@ class ToNodes(Transformer):
         name = children[0]
         doc = None
         requires = children[-1]
-        if len(children) == 3 and isinstance(children[1], tuple) and children[1] and children[1][0] == "doc":
+        if len(children) >= 3 and isinstance(children[1], tuple) and children[1] and children[1][0] == "doc":
             doc = children[1][1]
-        return n.TargetDecl(str(name), tuple(requires), self._span(meta), self._tspan(name), doc)
+        settings = tuple(c for c in children[1:-1] if isinstance(c, n.Setting))
+        return n.TargetDecl(str(name), tuple(requires), self._span(meta), self._tspan(name), doc, settings)
 
     def default_decl(self, meta, children):
         return ("default", str(children[0]), self._tspan(children[0]))
@@ -668,8 +700,11 @@ class ToNodes(Transformer):
         default = database = timezone = None
         spark: tuple = ()
         storage: tuple = ()
+        resources: tuple = ()
         for child in children:
-            if isinstance(child, n.Rule):
+            if isinstance(child, n.Setting):  # the top-level `resources:` limits
+                resources = resources + child.value
+            elif isinstance(child, n.Rule):
                 rules.append(child)
             elif isinstance(child, n.RangeDecl):
                 ranges.append(child)
@@ -686,7 +721,7 @@ class ToNodes(Transformer):
             elif child[0] == "storage":
                 storage = storage + child[1]
         return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database,
-                          timezone=timezone, storage=storage)
+                          timezone=timezone, storage=storage, resources=resources)
 
 
 def _settings_value(value):

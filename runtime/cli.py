@@ -64,8 +64,10 @@ def cli():
 @click.option("--allow-open", is_flag=True, help="build tasks whose date, hour or interval has not ended yet")
 @click.option("--max-tasks", type=click.IntRange(0), metavar="N",
               help="refuse to plan more than N tasks (default 1,000,000 or FLOW_MAX_TASKS; 0: no limit)")
+@click.option("--resources", metavar="NAME=N,...",
+              help="resource limits, over FLOW_RESOURCES and the Flowfile's (e.g. postgres=2,memory=16)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
-          today, allow_open, max_tasks):
+          today, allow_open, max_tasks, resources):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
     from .commands.build import BuildOptions, run_build
 
@@ -73,7 +75,7 @@ def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, n
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
         force=force or force_upstream, force_upstream=force_upstream, wait=not no_wait,
         spark_master=spark_master, quiet=quiet, verbose=verbose, today=today, allow_open=allow_open,
-        max_tasks=max_tasks,
+        max_tasks=max_tasks, resources=resources,
     )
     sys.exit(run_build(options))
 

@@ -55,11 +55,13 @@ class Executor:
     attempts run), the project's `targets` (where outputs live), the `state` store (task locks;
     None: take none), the `events` every task event goes to (console, history, ...) and the
     `settings`. `requirements(task)` gives a task's requirements, whose outputs are its inputs.
+    `resources` (a resources.ResourcePool, or None when nothing is limited) holds back a task whose
+    resources are not free, and the loop takes the next ready one meanwhile.
     `run()` returns the `Outcome`, itself a listener of the events.
     """
 
     def __init__(self, plan: Plan, runners: Runners, targets, state, events: Events, settings: ExecutorSettings,
-                 *, requirements):
+                 *, requirements, resources=None):
         self.plan = plan
         self.runners = runners
         self.targets = targets
@@ -68,6 +70,7 @@ class Executor:
         self.events = Events(self.outcome, *events.listeners)
         self.settings = settings
         self.requirements = requirements
+        self.resources = resources
         self.jobs = settings.jobs
         self.forced = settings.forced
         self._made = runners.made()  # the runners made so far: this list grows as runners are made
@@ -95,7 +98,8 @@ class Executor:
         plan = self.plan
         while True:
             self._start_ready()
-            if not self._running and not self._retries and not self._lock_waiting and not plan.has_ready():
+            if not self._running and not self._retries and not self._lock_waiting and not plan.has_ready() \
+                    and not (self.resources is not None and self.resources.waiting):
                 break
             self._wait_and_handle()
             self._check_timeouts()
@@ -145,12 +149,22 @@ class Executor:
                     plan.put_back(task)  # never started: the summary counts it as not run
                 else:
                     self._try_start(task)
+        pool = self.resources
+        if pool is not None and pool.waiting:
+            if plan.stopped:
+                for task in pool.drain():
+                    plan.put_back(task)  # never started: the summary counts it as not run
+            elif self._capacity() > 0:
+                for task in pool.retry(self._capacity()):
+                    self._try_start(task, has_resources=True)
         while plan.has_ready() and self._can_start(plan.peek()):
             task = plan.next_ready()
             self._try_start(task)
 
-    def _try_start(self, task) -> None:
-        """Lock the task, check nobody finished it meanwhile, then start its first attempt."""
+    def _try_start(self, task, has_resources: bool = False) -> None:
+        """Take the task's resources and lock, check nobody finished it meanwhile, then start its first attempt."""
+        if not has_resources and self.resources is not None and not self.resources.take(task):
+            return  # parked in the pool until its resources are given back
         locks = self.state
         if locks is not None and task.__class__ is Batch:
             self._try_start_batch(task)
@@ -159,6 +173,7 @@ class Executor:
             target = self.targets.of(task)
             key = target.lock_key(task)
             if not locks.try_lock(key):
+                self._give_back(task)  # to whoever can run meanwhile; taken again when the lock is
                 if self.settings.wait_for_locks:
                     self._lock_waiting.append(task)
                 else:
@@ -186,6 +201,7 @@ class Executor:
             if not locks.try_lock(key):
                 for held in taken:
                     locks.unlock(held)
+                self._give_back(batch)
                 if self.settings.wait_for_locks:
                     self._lock_waiting.append(batch)
                 else:
@@ -285,6 +301,7 @@ class Executor:
                 # before it was stopped: its temporary goes too (the worker is gone by now).
                 if running.temp:
                     _discard(running)
+                self._give_back(running.task)
                 self.plan.put_back(running.task)
 
     def _next_wakeup(self):
@@ -292,6 +309,10 @@ class Executor:
         times.extend(r[0] for r in self._retries)
         if self._lock_waiting:
             times.append(time.monotonic() + LOCK_POLL)
+        if self.resources is not None and self._capacity() > 0:  # when full, an ending task wakes the loop
+            poll = self.resources.wake_at()
+            if poll is not None:
+                times.append(poll)
         due = self.events.wake_at()
         if due is not None:
             times.append(due)
@@ -347,6 +368,8 @@ class Executor:
         self.plan.finished(task, False)
 
     def _unlock(self, task) -> None:
+        """Release the task's lock and its resources: it ended, or will not start."""
+        self._give_back(task)
         key = self._keys.pop(task, None)
         if key is None:
             return
@@ -389,8 +412,15 @@ class Executor:
             self._unlock(running.task)
         for _, task, attempt, error in self._retries:
             self.events.task_finished(TaskEvent("cancelled", task, attempt - 1, time.time(), error=error))
+            self._give_back(task)  # a task waiting to retry keeps its resources until then
         self._retries = []
         self._lock_waiting = []
+        if self.resources is not None:
+            self.resources.drain()
+
+    def _give_back(self, task) -> None:
+        if self.resources is not None:
+            self.resources.give_back(task)
 
     # ------------------------------------------------------------------ paths
 

@@ -10,17 +10,24 @@ class Plan:
 
     `requirements(task)` and `dependents(task)` describe the graph; only tasks in `to_run` are
     scheduled. A task whose requirement is missing (an absent external output) is blocked from the
-    start; a failure blocks every task that needs it, transitively.
+    start; a failure blocks every task that needs it, transitively. `priority` (task -> effective
+    priority, from priorities.effective_priorities) makes higher priorities start first; without
+    it, the ready tasks are a plain deque.
     """
 
-    def __init__(self, to_run, requirements, dependents, missing=(), keep_going: bool = False):
+    def __init__(self, to_run, requirements, dependents, missing=(), keep_going: bool = False, priority=None):
         self.keep_going = keep_going
         self._dependents = dependents
         self.to_run = list(to_run)
         wanted = set(self.to_run)
         self._wanted = wanted
         self._waiting: dict = {}
-        self._ready: deque = deque()
+        if priority is None:
+            self._ready = deque()
+        else:
+            from .priorities import ReadyByPriority
+
+            self._ready = ReadyByPriority(priority)
         self.blocked: dict = {}  # task -> the failed or missing task that blocks it
         self.failed: list = []
         self.finished_ok: list = []
@@ -58,7 +65,11 @@ class Plan:
                     self._block_from(dependent, cause)
                     stack.append(dependent)
         if self._ready:
-            self._ready = deque(t for t in self._ready if t not in self.blocked)
+            ready, blocked = self._ready, self.blocked
+            if ready.__class__ is deque:
+                self._ready = deque(t for t in ready if t not in blocked)
+            else:
+                self._ready = ready.without(blocked)
 
     def next_ready(self):
         """The next task that can start now, or None."""

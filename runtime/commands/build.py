@@ -30,6 +30,7 @@ class BuildOptions:
     today: str | None = None  # pins the build's date (--today); else FLOW_TODAY, else the clock
     allow_open: bool = False  # build tasks whose period has not ended (--allow-open)
     max_tasks: int | None = None  # --max-tasks; else FLOW_MAX_TASKS, else limits.DEFAULT_MAX_TASKS; 0: none
+    resources: str | None = None  # --resources "postgres=2,...": limits over FLOW_RESOURCES and the Flowfile's
 
 
 def run_build(options: BuildOptions) -> int:
@@ -121,6 +122,14 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     rules_to_run: dict = {}
     for task in to_run:
         rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
+    from ..resources import ResourceError
+
+    try:
+        pool = _resource_pool(project, [project.checked.rules[name] for name in rules_to_run], options.resources,
+                              state)
+    except ResourceError as exc:  # limits that cannot be read, or smaller than a task to run needs
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
                                  {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
@@ -131,15 +140,22 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     # runs of batched rules (`batch: N`) are scheduled as one unit each
     from ..batches import units
 
-    scheduled, unit_requirements, unit_dependents, _ = units(to_run, _graph_requirements(nx_graph), dependents)
-    plan = Plan(scheduled, unit_requirements, unit_dependents, missing, options.keep_going)
+    scheduled, unit_requirements, unit_dependents, member_of = units(to_run, _graph_requirements(nx_graph), dependents)
+    priority = None
+    if project.checked.uses_priority:  # else the plan keeps its plain deque, as fast as ever
+        from ..priorities import effective_priorities
+
+        priority = effective_priorities(scheduled, unit_requirements,
+                                        _target_priorities(project, options.targets, member_of))
+    plan = Plan(scheduled, unit_requirements, unit_dependents, missing, options.keep_going, priority)
     reporter = make_reporter(stream, options.quiet, options.verbose)
     runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,
                            options.spark_master)
     settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
                                 workdir=project.root, log_dir=project.log_dir)
     events = Events(ReporterListener(reporter), StateRecorder(state, run_id))
-    executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements)
+    executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements,
+                        resources=pool)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
     # the forking thread, and a lock that thread held would stay locked in the child forever.
     in_workers = sum(1 for t in to_run if _runner_name(ACTION_KINDS, t) == "worker")
@@ -169,6 +185,34 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         for problem in dict.fromkeys(problems):
             print(f"warning: {problem}", file=sys.stderr)
     return code
+
+
+def _resource_pool(project, infos: list, option, state):
+    """The build's ResourcePool, or None when no rule to run needs a limited resource (nothing to count)."""
+    from ..resources import ResourcePool, check_needs, limits_in_force
+
+    limits, sources = limits_in_force(project.checked.resources, os.environ, option)
+    if not any(name in limits for info in infos for name, _ in info.resources):
+        return None
+    check_needs(infos, limits, sources)
+    from ..executor import LOCK_POLL
+
+    return ResourcePool(limits, state, LOCK_POLL)
+
+
+def _target_priorities(project, names: list, member_of) -> dict:
+    """Root unit -> the priority of the requested target that asked for it (targets with `priority:` only)."""
+    priorities = project.checked.target_priorities
+    found: dict = {}
+    for name in names or [project.checked.default]:
+        priority = priorities.get(name)
+        if priority is None:
+            continue
+        for task in project.factory.target(name):
+            unit = member_of(task)
+            if found.get(unit, priority) <= priority:
+                found[unit] = priority
+    return found
 
 
 def _state_problem(exc: Exception, flow_dir: str) -> str:

@@ -25,6 +25,19 @@ class StateStore:
         """Release a lock this process holds."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ resources
+
+    def try_take_resources(self, holder: str, amounts: dict, limits: dict) -> bool:
+        """Take `amounts` (resource -> units) for `holder` if, with what other processes hold, no limit is passed.
+
+        Never waits. Here: True, since within one process the executor does the counting; a
+        store shared by several processes counts what they all hold.
+        """
+        return True
+
+    def give_back_resources(self, holder: str) -> None:
+        """Give back everything `holder` took."""
+
     # ------------------------------------------------------------------ writing
 
     def start_run(self, command: str, targets: list, plan: Optional[dict] = None) -> int:
