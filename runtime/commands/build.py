@@ -19,8 +19,8 @@ class BuildOptions:
     flowfile: str = "Flowfile"
     targets: list = field(default_factory=list)
     dry_run: bool = False
-    jobs: int = 1
-    keep_going: bool = False
+    jobs: int | None = None  # -j; else the `jobs` setting (settings.py)
+    keep_going: bool | None = None  # -k / -K; else the `keep_going` setting
     force: bool = False
     force_upstream: bool = False
     wait: bool = True
@@ -49,6 +49,7 @@ def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
 def _build(project, roots: list, options: BuildOptions) -> int:
     from ..report import make_reporter, rule_estimates
 
+    options = _with_settings(options, project.settings)
     stream = sys.stdout
     complete = project.lenient_complete if options.dry_run else project.complete
     # 1. the no-op fast path: every requested output exists, and nothing is forced
@@ -77,7 +78,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         descend = lambda task: not task.info.node.external  # noqa: E731
     else:
         descend = forced_roots.__contains__
-    counter = TaskCounter(max_tasks(options.max_tasks), roots)
+    counter = TaskCounter(max_tasks(options.max_tasks, project.settings["max_tasks"]), roots)
     graph = build_graph(counter.factory(project.factory), roots, counter.complete(complete), descend)
     nx_graph = graph.graph
     finished = graph.complete
@@ -133,7 +134,8 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,
                            options.spark_master)
     settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
-                                workdir=project.root, log_dir=project.log_dir)
+                                workdir=project.root, log_dir=project.log_dir,
+                                retry_delay=project.settings["retry_delay"])
     events = Events(ReporterListener(reporter), StateRecorder(state, run_id))
     executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
@@ -165,6 +167,14 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         for problem in dict.fromkeys(problems):
             print(f"warning: {problem}", file=sys.stderr)
     return code
+
+
+def _with_settings(options: BuildOptions, settings) -> BuildOptions:
+    """The options with what the command line left open taken from the settings (files, environment, defaults)."""
+    from dataclasses import replace
+
+    return replace(options, jobs=options.jobs or settings["jobs"],
+                   keep_going=settings["keep_going"] if options.keep_going is None else options.keep_going)
 
 
 def _state_problem(exc: Exception, flow_dir: str) -> str:
