@@ -28,7 +28,7 @@ class ExecutorSettings:
     forced: frozenset = frozenset()
     workdir: str = "."  # the Flowfile's directory: actions run there, relative outputs start there
     log_dir: str = ".flow/logs"
-    retry_delay: float | None = None  # seconds before the first retry (the `retry_delay` setting); None: RETRY_BASE_DELAY
+    retry_delay: float | None = None  # seconds before the first retry (`retry_delay` setting); None: the default
 
 
 class Running:

@@ -181,7 +181,7 @@ KEYS = (
     Key("notify.timeout", _seconds, 10.0, "seconds each notification may take"),
     Key("notify.email.to", _addresses, None, "addresses to mail"),
     Key("notify.email.from", _address, None, "sender address (default: flow@HOST)"),
-    Key("notify.email.server", _server, "localhost", "SMTP server, HOST or HOST:PORT (port 587 with STARTTLS, else 25)"),
+    Key("notify.email.server", _server, "localhost", "SMTP server, HOST or HOST:PORT (587 with STARTTLS, else 25)"),
     Key("notify.email.starttls", _flag, True, "switch to TLS before logging in"),
     Key("notify.email.user_env", _env_name, None, "variable holding the SMTP user"),
     Key("notify.email.password_env", _env_name, None, "variable holding the SMTP password"),
@@ -331,7 +331,7 @@ def _parse_toml(text: str, shown: str) -> dict:
 
 
 def _file_values(text: str, base: str, shown: str, kind: str, path: str) -> dict:
-    """key -> (checked value, file:line) of one file; SettingsError naming the file, line and key for the first bad one."""
+    """key -> (checked value, file:line) of one file; SettingsError naming file, line and key of a bad one."""
     data = _parse_toml(text, shown)
     for part in base.split(".") if base else []:
         data = data.get(part, {}) if isinstance(data, dict) else {}

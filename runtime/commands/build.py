@@ -108,11 +108,18 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     from ..history import StateError
     from ..plan import Plan
 
+    command = " ".join(["flow", "build"] + options.targets)
+    notifier = _notifier(project, command)
     if not to_run:
         if missing:
             reporter = make_reporter(stream, options.quiet, options.verbose)
             _report_missing(reporter, missing)
             reporter.close()
+            if notifier is not None:  # a cron build whose input never came is worth a message too
+                from ..summary import Summary
+
+                _warn(notifier.send(Summary(missing_external=list(missing), exit_code=EXIT_MISSING_EXTERNAL),
+                                    EXIT_MISSING_EXTERNAL, None))
             return EXIT_MISSING_EXTERNAL
         return EXIT_OK
     if any(t.info.node.action.kind in ("sql", "load") for t in to_run):
@@ -123,7 +130,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     for task in to_run:
         rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
     try:
-        run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
+        run_id = state.start_run(command, [t.id for t in roots],
                                  {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
                                   "rules": rules_to_run})
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
@@ -136,7 +143,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
                                 workdir=project.root, log_dir=project.log_dir,
                                 retry_delay=project.settings["retry_delay"])
-    events = Events(ReporterListener(reporter), StateRecorder(state, run_id))
+    events = Events(ReporterListener(reporter), StateRecorder(state, run_id), *filter(None, [notifier]))
     executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
     # the forking thread, and a lock that thread held would stay locked in the child forever.
@@ -156,17 +163,34 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         try:
             state.record_blocked(run_id, plan.blocked)
             state.finish_run(run_id, _status_word(code), summary.counts())
-        except StateError as exc:  # a full disk must not turn a finished build into a crash
+            settings = project.settings
+            state.retain(settings["history.keep_runs"], settings["history.keep_days"], project.log_dir)
+        except (StateError, OSError) as exc:  # a full disk must not turn a finished build into a crash
             problems.append(str(exc))
+        if notifier is not None:
+            problems.extend(notifier.send(summary, code, run_id))
     finally:
         reporter.close()  # also on an unexpected error: the live display must give the terminal back
         try:
             state.close()
         except StateError as exc:
             problems.append(str(exc))
-        for problem in dict.fromkeys(problems):
-            print(f"warning: {problem}", file=sys.stderr)
+        _warn(problems)
     return code
+
+
+def _notifier(project, command: str):
+    """The build's notification listener, when the settings configure a channel (notify.py), else None."""
+    if not project.settings.configured("notify."):
+        return None
+    from ..notify import make_notifier
+
+    return make_notifier(project.settings, project.root, command, project.checked.database)
+
+
+def _warn(problems: list) -> None:
+    for problem in dict.fromkeys(problems):
+        print(f"warning: {problem}", file=sys.stderr)
 
 
 def _with_settings(options: BuildOptions, settings) -> BuildOptions:
