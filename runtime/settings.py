@@ -190,7 +190,6 @@ KEYS = (
     Key("notify.hook", _hook, None, "module.function called with the notification"),
 )
 BY_NAME = {key.name: key for key in KEYS}
-TABLES = frozenset(key.name.rsplit(".", 1)[0] for key in KEYS if "." in key.name) | {"notify"}
 
 
 class Origin(NamedTuple):
@@ -358,7 +357,7 @@ def _file_values(text: str, base: str, shown: str, kind: str, path: str) -> dict
 def _flatten(table: dict, prefix: str):
     for name, value in table.items():
         dotted = f"{prefix}{name}"
-        if isinstance(value, dict) and dotted in TABLES:
+        if isinstance(value, dict) and dotted not in BY_NAME:  # a table, known or not: name its keys
             yield from _flatten(value, dotted + ".")
         else:
             yield dotted, value
