@@ -79,7 +79,8 @@ def test_tables_dotted_keys_and_inline_tables_are_one_namespace(dirs):
     assert settings["notify.email.to"] == ("ops@example.com",)
     assert settings.origin("notify.email.to").where == "flow.toml:3"
     assert settings["notify.webhook.url_env"] == "HOOK"
-    assert settings["notify.email.starttls"] is False and settings.origin("notify.email.starttls").where == "flow.toml:5"
+    assert settings["notify.email.starttls"] is False
+    assert settings.origin("notify.email.starttls").where == "flow.toml:5"
     assert settings.origin("history.keep_runs").where == "flow.toml:8"
 
 
