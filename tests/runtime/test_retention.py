@@ -1,4 +1,4 @@
-"""History retention: after each build, runs beyond the newest N or older than D days go, with the logs only they explain."""
+"""History retention: after each build, runs beyond the newest N or older than D days go, with their stale logs."""
 
 from __future__ import annotations
 
