@@ -282,9 +282,11 @@ class History:
                     return 0, []
                 with _transaction(conn):
                     # Every attempt of a kept run started after the oldest kept run did: bounding `started`
-                    # lets the (task_id, started) index find a task's recent attempts without reading its old ones.
+                    # lets the (task_id, started) index find a task's recent attempts without reading its old
+                    # ones. INDEXED BY: without statistics SQLite would scan the whole rule index for DISTINCT.
                     gone = conn.execute(
-                        "SELECT DISTINCT rule, task_id FROM attempts AS old WHERE run_id <= ?1 AND NOT EXISTS"
+                        "SELECT DISTINCT rule, task_id FROM attempts AS old INDEXED BY attempts_run"
+                        " WHERE run_id <= ?1 AND NOT EXISTS"
                         " (SELECT 1 FROM attempts WHERE task_id = old.task_id AND run_id > ?1"
                         "  AND started >= (SELECT min(started) FROM runs WHERE id > ?1))",
                         (through,)).fetchall()
