@@ -25,12 +25,13 @@ from . import conninfo
 PROJECT_FILE = "flow.toml"
 PYPROJECT_FILE = "pyproject.toml"
 USER_FILE = os.path.join("flow", "config.toml")
-# A pyproject.toml is read only when some line starts a flow table or key: most have none.
-_MENTIONS_FLOW = re.compile(rb"^[ \t]*(\[[ \t]*tool[ \t]*\.[ \t]*\"?flow\b|tool[ \t]*\.[ \t]*\"?flow\b)", re.MULTILINE)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HOOK = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+# A pyproject.toml is read only when some line starts a flow table or key: most have none. The patterns
+# are compiled on first use (re caches them): a command whose project has no settings file pays for none.
+_MENTIONS_FLOW = rb"(?m)^[ \t]*(\[[ \t]*tool[ \t]*\.[ \t]*\"?flow\b|tool[ \t]*\.[ \t]*\"?flow\b)"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_HOOK = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$"
 # Slack's incoming webhook URLs are credentials: whoever has one can post to the channel.
-_SECRET_WEBHOOK = re.compile(r"^https?://hooks\.slack\.com/(services|workflows|triggers)/", re.IGNORECASE)
+_SECRET_WEBHOOK = r"(?i)^https?://hooks\.slack\.com/(services|workflows|triggers)/"
 NOTIFY_EVENTS = ("failure", "retry", "success")
 
 
@@ -97,7 +98,7 @@ def _text(value):
 
 def _env_name(value):
     value = _text(value)
-    if not _ENV_NAME.match(value):
+    if not re.match(_ENV_NAME, value):
         raise Bad("must be the name of an environment variable (letters, digits, _)")
     return value
 
@@ -152,7 +153,7 @@ def _url(value):
 
 def _hook(value):
     value = _text(value)
-    if not _HOOK.match(value):
+    if not re.match(_HOOK, value):
         raise Bad("must be module.function (a function in a module beside the Flowfile or installed)")
     return value
 
@@ -297,7 +298,7 @@ def _project_source(project_dir: str):
         return path, PROJECT_FILE, "project", data.decode("utf-8", "replace"), ""
     path = os.path.join(project_dir, PYPROJECT_FILE)
     data = _read(path)
-    if data is not None and _MENTIONS_FLOW.search(data):
+    if data is not None and b"flow" in data and re.search(_MENTIONS_FLOW, data):
         return path, PYPROJECT_FILE, "project", data.decode("utf-8", "replace"), "tool.flow"
     return None
 
@@ -313,6 +314,25 @@ def _read(path: str) -> Optional[bytes]:
 
 
 def _parse_toml(text: str, shown: str) -> dict:
+    """The file's tables, from the user's cache when this text was parsed before (as the loader keeps Flowfiles):
+    tomllib's import alone is several milliseconds of every command."""
+    import hashlib
+    import pickle
+
+    from flow.compiler.loader import _cache_dir, _store
+
+    cache_file = os.path.join(_cache_dir(), f"toml-{hashlib.sha256(text.encode()).hexdigest()[:32]}.pickle")
+    try:
+        with open(cache_file, "rb") as handle:
+            return pickle.load(handle)
+    except Exception:  # noqa: BLE001 - missing or unreadable: parse afresh
+        pass
+    data = _parse_toml_text(text, shown)
+    _store(cache_file, data)
+    return data
+
+
+def _parse_toml_text(text: str, shown: str) -> dict:
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -367,7 +387,7 @@ def _refuse_secret(name: str, value, where: str, kind: str, path: str) -> None:
     """A password or a secret URL in a shared file is refused; in the user file, unless only its owner reads it."""
     if name == "database" and not value.startswith("$") and conninfo.password_spans(value):
         what = "a database URL with a password"
-    elif name == "notify.webhook.url" and (_SECRET_WEBHOOK.match(value) or re.match(r"^https?://[^/@]*:[^/@]*@",
+    elif name == "notify.webhook.url" and (re.match(_SECRET_WEBHOOK, value) or re.match(r"^https?://[^/@]*:[^/@]*@",
                                                                                       value)):
         what = "a webhook URL that is a secret"
     else:
