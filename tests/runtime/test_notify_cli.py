@@ -222,3 +222,43 @@ def test_success_is_quiet_unless_asked_for(tmp_path, certificate, smtp_server, h
     # a no-op build runs nothing: no message
     assert flow(project, "build", "day(2012-05-02)", env=env).returncode == 0
     assert len(bodies) == 1
+
+
+FLAKY = '''
+rule flaky(date: date):
+    output: "out/flaky_{date}.txt"
+    retries: 2
+    python: flaky.once
+'''
+
+FLAKY_ACTION = '''
+import os
+
+def once(date, output):
+    # fails on the first attempt of each date, succeeds on the retry
+    marker = f"tried-{date}"
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise ConnectionError(f"warehouse busy for {date}")
+    open(output, "w").write("ok\\n")
+'''
+
+
+def test_a_build_that_needed_retries_is_reported_when_asked_and_only_then(tmp_path, certificate, http_server):
+    url, bodies = http_server
+    project = _project(tmp_path, f'[notify]\non = ["failure"]\nwebhook.url = "{url}/flow"\n')
+    with open(os.path.join(project, "Flowfile"), "a") as flowfile:
+        flowfile.write(FLAKY)
+    (tmp_path / "flaky.py").write_text(FLAKY_ACTION)
+    env = _env(tmp_path, certificate)
+    assert flow(project, "build", "flaky(2012-06-01)", env=env).returncode == 0
+    assert bodies == []  # retries alone are not a failure
+
+    (tmp_path / "flow.toml").write_text(f'[notify]\non = ["failure", "retry"]\nwebhook.url = "{url}/flow"\n')
+    assert flow(project, "build", "flaky(2012-06-02)", "flaky(2012-06-03)", env=env).returncode == 0
+    assert len(bodies) == 1
+    payload = bodies[0][2]
+    assert payload["event"] == "retry" and payload["failed"] == [] and payload["exit_code"] == 0
+    assert sorted(entry["task"] for entry in payload["retried"]) == ["flaky(2012-06-02)", "flaky(2012-06-03)"]
+    assert all(entry["retries"] == 1 and "warehouse busy" in entry["error"] for entry in payload["retried"])
+    assert payload["text"].startswith(f"flow build succeeded after retries in {project}")
