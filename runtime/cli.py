@@ -65,7 +65,8 @@ def cli():
 @_today_option
 @click.option("--allow-open", is_flag=True, help="build tasks whose date, hour or interval has not ended yet")
 @click.option("--max-tasks", type=click.IntRange(0), metavar="N",
-              help="refuse to plan more than N tasks (default 1,000,000 or FLOW_MAX_TASKS; 0: no limit)")
+              help="refuse to plan more than N tasks (default 1,000,000, FLOW_MAX_TASKS or `max_tasks` setting;"
+              " 0: no limit)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
           today, allow_open, max_tasks):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
