@@ -163,8 +163,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         try:
             state.record_blocked(run_id, plan.blocked)
             state.finish_run(run_id, _status_word(code), summary.counts())
-            settings = project.settings
-            state.retain(settings["history.keep_runs"], settings["history.keep_days"], project.log_dir)
+            state.retain(project.settings["history.keep_runs"], project.settings["history.keep_days"], project.log_dir)
         except (StateError, OSError) as exc:  # a full disk must not turn a finished build into a crash
             problems.append(str(exc))
         if notifier is not None:

@@ -117,3 +117,32 @@ def test_a_database_variable_that_is_not_set_is_said_before_anything_runs(projec
     assert result.returncode == 2
     assert result.stderr == "flow.toml:1: error: database names $WAREHOUSE_URL, which is not set" \
                             " (set it, or remove the setting)\n"
+
+
+TABLE_RULE = '''
+rule month_rows(interval: interval):
+    requires: month(interval)
+    output: table "days"
+    load:
+        columns: line text
+'''
+
+
+def test_the_database_a_settings_file_names_is_where_tables_load(tmp_path, env, pg_dsn, pg_conn):
+    # the URL (with its password) is in a variable the project file names; the embedded server is never started
+    make_project(tmp_path)
+    with open(tmp_path / "Flowfile", "a") as flowfile:
+        flowfile.write(TABLE_RULE)
+    (tmp_path / "flow.toml").write_text('database = "$WAREHOUSE_URL"\n')
+    env = {**env, "WAREHOUSE_URL": pg_dsn}
+    result = flow(tmp_path, "build", "month_rows(2012-01-01-2012-01-04)", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT line FROM days ORDER BY line")
+        assert [row[0] for row in cur.fetchall()] == [f"day 2012-01-0{d}" for d in (1, 2, 3)]
+    assert not (tmp_path / ".flow" / "db").exists()
+    shown = flow(tmp_path, "config", env=env).stdout
+    from flow.runtime.conninfo import written_passwords
+
+    assert written_passwords(pg_dsn) and not any(password in shown for password in written_passwords(pg_dsn))
+    assert "(= postgresql://" in shown and ":***@" in shown
