@@ -84,7 +84,7 @@ class Notifier(Listener):
         for name, deliver in channels(self.settings, self.root):
             try:
                 deliver(payload)
-            except Exception as exc:  # noqa: BLE001 - a notification never breaks the build
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a notification (a hook too) never breaks the build
                 problems.append(f"notification by {name} failed: {self._clean(str(exc) or type(exc).__name__)}")
         return problems
 

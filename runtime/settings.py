@@ -179,7 +179,7 @@ KEYS = (
     Key("history.keep_runs", _whole(0), 1000, "runs kept in .flow/history.sqlite after each build (0: all)"),
     Key("history.keep_days", _days, 90.0, "days of runs kept after each build (0: all)"),
     Key("notify.on", _events, ("failure",), "when to notify: failure, retry, success"),
-    Key("notify.timeout", _seconds, 10.0, "seconds each notification may take"),
+    Key("notify.timeout", _seconds, 10.0, "seconds each notification may take (0: no limit)"),
     Key("notify.email.to", _addresses, None, "addresses to mail"),
     Key("notify.email.from", _address, None, "sender address (default: flow@HOST)"),
     Key("notify.email.server", _server, "localhost", "SMTP server, HOST or HOST:PORT (587 with STARTTLS, else 25)"),
