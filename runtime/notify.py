@@ -106,7 +106,8 @@ class Notifier(Listener):
         where = f"{self.root} on {payload['host']}"
         word = {"failure": "failed", "retry": "succeeded after retries", "success": "succeeded"}[payload["event"]]
         counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in payload["counts"].items())
-        lines = [f"flow build {word} in {where}: {counts or 'nothing ran'} ({self.command}, run #{payload['run_id']})"]
+        run = f", run #{payload['run_id']}" if payload["run_id"] is not None else ""  # none when nothing could run
+        lines = [f"flow build {word} in {where}: {counts or 'nothing ran'} ({self.command}{run})"]
         for entry in self.failed[:LISTED]:
             error = (entry["error"] or entry["status"]).strip().splitlines()
             lines.append(f"- {entry['task']}: {error[-1] if error else entry['status']}")

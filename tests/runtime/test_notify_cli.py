@@ -262,3 +262,36 @@ def test_a_build_that_needed_retries_is_reported_when_asked_and_only_then(tmp_pa
     assert sorted(entry["task"] for entry in payload["retried"]) == ["flaky(2012-06-02)", "flaky(2012-06-03)"]
     assert all(entry["retries"] == 1 and "warehouse busy" in entry["error"] for entry in payload["retried"])
     assert payload["text"].startswith(f"flow build succeeded after retries in {project}")
+
+
+FEED = '''
+external rule feed(date: date):
+    output: "incoming/feed_{date}.tsv"
+
+rule from_feed(date: date):
+    requires: feed(date)
+    output: "out/from_feed_{date}.txt"
+    python: acts.day
+'''
+
+
+def test_an_input_that_never_came_is_a_failure_worth_a_message(tmp_path, certificate, http_server):
+    url, bodies = http_server
+    project = _project(tmp_path, f'[notify]\nwebhook.url = "{url}/flow"\n')
+    with open(os.path.join(project, "Flowfile"), "a") as flowfile:
+        flowfile.write(FEED)
+    result = flow(project, "build", "from_feed(2012-06-01)", env=_env(tmp_path, certificate))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert len(bodies) == 1
+    payload = bodies[0][2]
+    assert payload["event"] == "failure" and payload["exit_code"] == 3
+    assert payload["missing_external"] == ["feed(2012-06-01)"] and payload["failed"] == []
+    # asked for the feed itself, nothing can run at all: still one message, without a run
+    bodies.clear()
+    assert flow(project, "build", "feed(2012-06-02)", env=_env(tmp_path, certificate)).returncode == 3
+    assert len(bodies) == 1 and bodies[0][2]["run_id"] is None
+    assert bodies[0][2]["text"].splitlines()[0].endswith(": 1 missing external (flow build feed(2012-06-02))")
+    assert payload["text"].splitlines() == [
+        f"flow build failed in {project} on {payload['host']}: 1 blocked, 1 missing external"
+        " (flow build from_feed(2012-06-01), run #1)",
+        "- missing external input: feed(2012-06-01)"]
