@@ -84,7 +84,9 @@ class Notifier(Listener):
         for name, deliver in channels(self.settings, self.root):
             try:
                 deliver(payload)
-            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a notification (a hook too) never breaks the build
+            except SystemExit as exc:  # a hook's sys.exit must not end flow with the hook's code
+                problems.append(f"notification by {name} failed: it called sys.exit({exc.code!r})")
+            except Exception as exc:  # noqa: BLE001 - a notification never breaks the build
                 problems.append(f"notification by {name} failed: {self._clean(str(exc) or type(exc).__name__)}")
         return problems
 
