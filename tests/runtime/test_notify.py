@@ -76,7 +76,7 @@ def test_errors_lose_their_passwords_before_they_are_kept(monkeypatch):
     assert entry["tail"][-1] == entry["error"]
 
 
-def test_a_channel_that_fails_is_a_warning(tmp_path, monkeypatch):
+def test_a_channel_that_fails_is_a_warning(tmp_path):
     (tmp_path / "hooks_that_fail.py").write_text("import sys\n\ndef send(payload):\n    sys.exit(3)\n")
     listener = Notifier(settings(hook="hooks_that_fail.send"), str(tmp_path), "flow build", ())
     fail(Events(listener), task("load", 1))
