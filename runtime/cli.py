@@ -8,7 +8,7 @@ import click
 
 EXIT_INTERRUPTED = 130  # as session.EXIT_INTERRUPTED; not imported from there, to keep start-up light
 VERSION = "0.1.0"
-COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db", "serve")
+COMMANDS = ("build", "lint", "graph", "list", "clean", "status", "log", "db", "serve", "config")
 FLOWFILE_HELP = "the Flowfile to read (default: ./Flowfile)"
 
 
@@ -52,8 +52,10 @@ def cli():
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @_flowfile_option
 @click.option("-n", "--dry-run", is_flag=True, help="show what would run, in order, and run nothing")
-@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 512), help="tasks to run at once")
-@click.option("-k", "--keep-going", is_flag=True, help="after a failure, go on with everything that does not need it")
+@click.option("-j", "--jobs", type=click.IntRange(1, 512), metavar="N",
+              help="tasks to run at once (default 1, or `jobs` in the settings: flow config)")
+@click.option("-k/-K", "--keep-going/--no-keep-going", default=None,
+              help="after a failure, go on with everything that does not need it (default: `keep_going` setting)")
 @click.option("--force", is_flag=True, help="rerun the named targets even if their outputs exist")
 @click.option("--force-upstream", is_flag=True, help="also rerun everything they require (not external rules)")
 @click.option("--no-wait", is_flag=True, help="skip tasks another flow is running instead of waiting for them")
@@ -63,7 +65,8 @@ def cli():
 @_today_option
 @click.option("--allow-open", is_flag=True, help="build tasks whose date, hour or interval has not ended yet")
 @click.option("--max-tasks", type=click.IntRange(0), metavar="N",
-              help="refuse to plan more than N tasks (default 1,000,000 or FLOW_MAX_TASKS; 0: no limit)")
+              help="refuse to plan more than N tasks (default 1,000,000, FLOW_MAX_TASKS or `max_tasks` setting;"
+              " 0: no limit)")
 @click.option("--resources", metavar="NAME=N,...",
               help="resource limits, over FLOW_RESOURCES and the Flowfile's (e.g. postgres=2,memory=16)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
@@ -197,6 +200,16 @@ def stop(flowfile):
     from .commands.db import run_stop
 
     sys.exit(run_stop(flowfile))
+
+
+@cli.command()
+@_flowfile_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def config(flowfile, fmt):
+    """Show every setting, its value and where it came from (settings files, environment, default)."""
+    from .commands.config import run_config
+
+    sys.exit(run_config(flowfile, fmt))
 
 
 @cli.command()

@@ -29,6 +29,7 @@ class ExecutorSettings:
     forced: frozenset = frozenset()
     workdir: str = "."  # the Flowfile's directory: actions run there, relative outputs start there
     log_dir: str = ".flow/logs"
+    retry_delay: float | None = None  # seconds before the first retry (`retry_delay` setting); None: the default
 
 
 class Running:
@@ -358,7 +359,8 @@ class Executor:
         status = status or "failed"
         retries = task.info.node.retries
         if attempt <= retries and not self.plan.stopped:
-            delay = min(RETRY_BASE_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY)
+            base = RETRY_BASE_DELAY if self.settings.retry_delay is None else self.settings.retry_delay
+            delay = min(base * 2 ** (attempt - 1), RETRY_MAX_DELAY)
             self.events.task_finished(TaskEvent(status, task, attempt, started, duration, error, log_path, tail,
                                                 delay, retries))
             self._retries.append((time.monotonic() + delay, task, attempt + 1, error))

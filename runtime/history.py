@@ -253,11 +253,47 @@ class History:
                                    (max(keep_runs, 0),)).fetchone()
                 if row is None:
                     return 0
-                conn.execute("DELETE FROM attempts WHERE run_id <= ?", (row[0],))
-                conn.execute("DELETE FROM running WHERE run_id <= ?", (row[0],))
-                removed = conn.execute("DELETE FROM runs WHERE id <= ?", (row[0],)).rowcount
+                removed = _delete_runs_through(conn, row[0])
             conn.execute("VACUUM")  # give the space back: a backfill's history is tens of MB
             return removed
+
+    def retain(self, keep_runs: int, keep_days: float) -> tuple:
+        """Delete the runs beyond the newest `keep_runs` or older than `keep_days` (0: no such limit).
+
+        Returns (runs deleted, [(rule, task_id)] whose every attempt went with them: their logs
+        are stale). Meant for the end of every build, so it is cheap: two lookups on the runs
+        table, then one DELETE per table through its run_id index, and no VACUUM (SQLite reuses
+        the freed pages for the next runs).
+        """
+        try:
+            with self._lock:
+                self._flush()
+                conn = self._db()
+                through = None
+                if keep_runs:
+                    row = conn.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", (keep_runs,)).fetchone()
+                    through = row[0] if row else None
+                if keep_days:
+                    row = conn.execute("SELECT max(id) FROM runs WHERE started < ?",
+                                       (time.time() - keep_days * 86400,)).fetchone()
+                    if row[0] is not None:
+                        through = max(through or 0, row[0])
+                if through is None:
+                    return 0, []
+                with _transaction(conn):
+                    # Every attempt of a kept run started after the oldest kept run did: bounding `started`
+                    # lets the (task_id, started) index find a task's recent attempts without reading its old
+                    # ones. INDEXED BY: without statistics SQLite would scan the whole rule index for DISTINCT.
+                    gone = conn.execute(
+                        "SELECT DISTINCT rule, task_id FROM attempts AS old INDEXED BY attempts_run"
+                        " WHERE run_id <= ?1 AND NOT EXISTS"
+                        " (SELECT 1 FROM attempts WHERE task_id = old.task_id AND run_id > ?1"
+                        "  AND started >= (SELECT min(started) FROM runs WHERE id > ?1))",
+                        (through,)).fetchall()
+                    removed = _delete_runs_through(conn, through)
+                return removed, gone
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot prune the run history {self._shown_path()}: {_reason(exc)}") from None
 
     def close(self) -> None:
         """Write the buffer and close the database; the object may be used again afterwards.
@@ -430,6 +466,13 @@ class History:
         self._conn = conn
         self._pid = os.getpid()
         return conn
+
+
+def _delete_runs_through(conn: sqlite3.Connection, last_id: int) -> int:
+    """Delete runs up to id `last_id` with their attempts (inside the caller's transaction); return the runs gone."""
+    conn.execute("DELETE FROM attempts WHERE run_id <= ?", (last_id,))
+    conn.execute("DELETE FROM running WHERE run_id <= ?", (last_id,))
+    return conn.execute("DELETE FROM runs WHERE id <= ?", (last_id,)).rowcount
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

@@ -16,8 +16,8 @@ class TooManyTasks(Exception):
     exit_code = 2
 
 
-def max_tasks(option: int | None) -> int:
-    """The limit: --max-tasks, else FLOW_MAX_TASKS, else the default; 0 means no limit."""
+def max_tasks(option: int | None, configured: int | None = None) -> int:
+    """The limit: --max-tasks, else FLOW_MAX_TASKS, else `configured` (the settings), else the default; 0: none."""
     if option is not None:
         return option
     text = os.environ.get(ENV_VAR, "").strip()
@@ -29,7 +29,7 @@ def max_tasks(option: int | None) -> int:
         if value >= 0:
             return value
         raise TooManyTasks(f"{ENV_VAR}={text!r} must be 0 (no limit) or more")
-    return DEFAULT_MAX_TASKS
+    return DEFAULT_MAX_TASKS if configured is None else configured
 
 
 class TaskCounter:

@@ -24,11 +24,13 @@ class Project:
         from flow.compiler.loader import load
 
         from .clock import build_clock
+        from .settings import load_settings
         from .targets import Targets
 
-        self.checked = load(flowfile_path)
-        self.clock = build_clock(self.checked.timezone, today)
         self.root = os.path.dirname(os.path.abspath(flowfile_path))
+        self.settings = load_settings(self.root)  # settings files and FLOW_* variables (SettingsError: exit 2)
+        self.checked = _with_settings_database(load(flowfile_path), self.settings)
+        self.clock = build_clock(self.checked.timezone, today)
         self.flow_dir = os.path.join(self.root, ".flow")
         self.log_dir = os.path.join(self.flow_dir, "logs")
         self.tmp_dir = os.path.join(self.flow_dir, "tmp")
@@ -92,6 +94,21 @@ class Project:
                 self._state = None
         finally:
             self.database.close()
+
+
+def _with_settings_database(checked, settings):
+    """The Flowfile, with the settings files' database when it names none (workers read it from there).
+
+    FLOW_DATABASE_URL still comes first (db.configured_dsn), then the Flowfile's `database:`.
+    """
+    if checked.database is not None or os.environ.get("FLOW_DATABASE_URL"):
+        return checked
+    url = settings.database_url()
+    if url is None:
+        return checked
+    from dataclasses import replace
+
+    return replace(checked, database=url)
 
 
 class Database:

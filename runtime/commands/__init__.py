@@ -21,6 +21,8 @@ def render_error(exc) -> str:
     """A FlowError's diagnostics as the user reads them: position, message, source line and caret."""
     from flow.compiler.errors import SourceCache, render_all
 
+    if getattr(exc, "one_line", False):  # a settings error names its file and line itself
+        return str(exc)
     return render_all(exc.diagnostics, SourceCache())
 
 

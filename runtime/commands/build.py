@@ -19,8 +19,8 @@ class BuildOptions:
     flowfile: str = "Flowfile"
     targets: list = field(default_factory=list)
     dry_run: bool = False
-    jobs: int = 1
-    keep_going: bool = False
+    jobs: int | None = None  # -j; else the `jobs` setting (settings.py)
+    keep_going: bool | None = None  # -k / -K; else the `keep_going` setting
     force: bool = False
     force_upstream: bool = False
     wait: bool = True
@@ -50,6 +50,7 @@ def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
 def _build(project, roots: list, options: BuildOptions) -> int:
     from ..report import make_reporter, rule_estimates
 
+    options = _with_settings(options, project.settings)
     stream = sys.stdout
     complete = project.lenient_complete if options.dry_run else project.complete
     # 1. the no-op fast path: every requested output exists, and nothing is forced
@@ -78,7 +79,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         descend = lambda task: not task.info.node.external  # noqa: E731
     else:
         descend = forced_roots.__contains__
-    counter = TaskCounter(max_tasks(options.max_tasks), roots)
+    counter = TaskCounter(max_tasks(options.max_tasks, project.settings["max_tasks"]), roots)
     graph = build_graph(counter.factory(project.factory), roots, counter.complete(complete), descend)
     nx_graph = graph.graph
     finished = graph.complete
@@ -108,11 +109,18 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     from ..history import StateError
     from ..plan import Plan
 
+    command = " ".join(["flow", "build"] + options.targets)
+    notifier = _notifier(project, command)
     if not to_run:
         if missing:
             reporter = make_reporter(stream, options.quiet, options.verbose)
             _report_missing(reporter, missing)
             reporter.close()
+            if notifier is not None:  # a cron build whose input never came is worth a message too
+                from ..summary import Summary
+
+                _warn(notifier.send(Summary(missing_external=list(missing), exit_code=EXIT_MISSING_EXTERNAL),
+                                    EXIT_MISSING_EXTERNAL, None))
             return EXIT_MISSING_EXTERNAL
         return EXIT_OK
     if any(t.info.node.action.kind in ("sql", "load") for t in to_run):
@@ -131,7 +139,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     try:
-        run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
+        run_id = state.start_run(command, [t.id for t in roots],
                                  {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
                                   "rules": rules_to_run})
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
@@ -152,8 +160,9 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,
                            options.spark_master)
     settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
-                                workdir=project.root, log_dir=project.log_dir)
-    events = Events(ReporterListener(reporter), StateRecorder(state, run_id))
+                                workdir=project.root, log_dir=project.log_dir,
+                                retry_delay=project.settings["retry_delay"])
+    events = Events(ReporterListener(reporter), StateRecorder(state, run_id), *filter(None, [notifier]))
     executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements,
                         resources=pool)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
@@ -174,16 +183,18 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         try:
             state.record_blocked(run_id, plan.blocked)
             state.finish_run(run_id, _status_word(code), summary.counts())
-        except StateError as exc:  # a full disk must not turn a finished build into a crash
+            state.retain(project.settings["history.keep_runs"], project.settings["history.keep_days"], project.log_dir)
+        except (StateError, OSError) as exc:  # a full disk must not turn a finished build into a crash
             problems.append(str(exc))
+        if notifier is not None:
+            problems.extend(notifier.send(summary, code, run_id))
     finally:
         reporter.close()  # also on an unexpected error: the live display must give the terminal back
         try:
             state.close()
         except StateError as exc:
             problems.append(str(exc))
-        for problem in dict.fromkeys(problems):
-            print(f"warning: {problem}", file=sys.stderr)
+        _warn(problems)
     return code
 
 
@@ -213,6 +224,28 @@ def _target_priorities(project, names: list, member_of) -> dict:
             if found.get(unit, priority) <= priority:
                 found[unit] = priority
     return found
+
+
+def _notifier(project, command: str):
+    """The build's notification listener, when the settings configure a channel (notify.py), else None."""
+    if not project.settings.configured("notify."):
+        return None
+    from ..notify import make_notifier
+
+    return make_notifier(project.settings, project.root, command, project.checked.database)
+
+
+def _warn(problems: list) -> None:
+    for problem in dict.fromkeys(problems):
+        print(f"warning: {problem}", file=sys.stderr)
+
+
+def _with_settings(options: BuildOptions, settings) -> BuildOptions:
+    """The options with what the command line left open taken from the settings (files, environment, defaults)."""
+    from dataclasses import replace
+
+    return replace(options, jobs=options.jobs or settings["jobs"],
+                   keep_going=settings["keep_going"] if options.keep_going is None else options.keep_going)
 
 
 def _state_problem(exc: Exception, flow_dir: str) -> str:
