@@ -357,6 +357,9 @@ class Executor:
             self.plan.finished(task, True)
             return
         status = status or "failed"
+        # Once, here, so that the console, the history, the page and every listener get the same
+        # text: an action's error may quote a connection string or a secret variable's value.
+        error, tail = _redacted(error), [_redacted(line) for line in tail] if tail else tail
         retries = task.info.node.retries
         if attempt <= retries and not self.plan.stopped:
             base = RETRY_BASE_DELAY if self.settings.retry_delay is None else self.settings.retry_delay
@@ -428,6 +431,14 @@ class Executor:
 
     def _log_path(self, task) -> str:
         return log_file(self.settings.log_dir, task.name, task.id)
+
+
+def _redacted(text):
+    if not text:
+        return text
+    from .db import redact_text
+
+    return redact_text(text)
 
 
 def _discard(running: Running) -> None:

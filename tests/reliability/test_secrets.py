@@ -94,3 +94,23 @@ def test_no_output_log_history_row_or_error_holds_the_password(char, role, pg_ur
         assert secret.encode() not in stored
     # the secret's pieces are not shown either (libpq would print the part after a raw @ as a host)
     assert "Sekrit" not in text and b"Sekrit" not in stored
+
+
+def test_an_actions_error_that_quotes_a_connection_string_is_shown_without_its_password(tmp_path):
+    """The console, `flow log` and `flow status` all show the error of a task whose exception names a DSN."""
+    from tests.serving import flow as run_flow
+    from tests.serving import make_project
+
+    project = make_project(tmp_path)
+    build = run_flow(project, "build", "-j", "1", "bad(2012-03-01)")
+    assert build.returncode == 1, build.stdout + build.stderr
+    assert "no data for 2012-03-01" in build.stdout + build.stderr  # the error is shown ...
+    shown = [build.stdout + build.stderr]
+    for command in (["log"], ["status", "bad(2012-03-01)"]):
+        result = run_flow(project, *command)
+        shown.append(result.stdout + result.stderr)
+    for text in shown:
+        assert "hunter2secret" not in text  # ... without the password it quoted
+    from flow.runtime.db import redact
+
+    assert redact("postgresql://loader:hunter2secret@db.example/warehouse") in shown[0]
