@@ -23,6 +23,11 @@ def _make_clock(today):
     return lambda timezone: build_clock(timezone, today)
 
 
+def _format_option(function):
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="json: one JSON document on stdout (docs/machine-output.md)")(function)
+
+
 def _flowfile_option(function):
     return click.option("-f", "--file", "flowfile", default="Flowfile", show_default=True, metavar="PATH",
                         help=FLOWFILE_HELP)(function)
@@ -64,16 +69,24 @@ def cli():
 @click.option("--allow-open", is_flag=True, help="build tasks whose date, hour or interval has not ended yet")
 @click.option("--max-tasks", type=click.IntRange(0), metavar="N",
               help="refuse to plan more than N tasks (default 1,000,000 or FLOW_MAX_TASKS; 0: no limit)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="with --dry-run, json prints the plan as one JSON document (docs/machine-output.md)")
+@click.option("--events", metavar="FILE", help="write the build's events to FILE as JSON lines (docs/machine-output.md)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
-          today, allow_open, max_tasks):
+          today, allow_open, max_tasks, fmt, events):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
     from .commands.build import BuildOptions, run_build
+
+    if fmt == "json" and not dry_run:
+        raise click.UsageError("--format json needs --dry-run (a build's events go to --events FILE)")
+    if events and dry_run:
+        raise click.UsageError("--events records a build: a dry run has none")
 
     options = BuildOptions(
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
         force=force or force_upstream, force_upstream=force_upstream, wait=not no_wait,
         spark_master=spark_master, quiet=quiet, verbose=verbose, today=today, allow_open=allow_open,
-        max_tasks=max_tasks,
+        max_tasks=max_tasks, fmt=fmt, events=events,
     )
     sys.exit(run_build(options))
 
@@ -104,11 +117,12 @@ def graph(targets, flowfile, fmt, today):
 @cli.command(name="list")
 @_flowfile_option
 @_today_option
-def list_(flowfile, today):
+@_format_option
+def list_(flowfile, today, fmt):
     """List rules, targets and ranges (those relative to today resolved) with their doc strings."""
     from .commands.graph import run_list
 
-    sys.exit(run_list(flowfile, make_clock=_make_clock(today)))
+    sys.exit(run_list(flowfile, make_clock=_make_clock(today), fmt=fmt))
 
 
 @cli.command()
@@ -128,11 +142,12 @@ def clean(targets, flowfile, upstream, yes, today):
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @_flowfile_option
 @_today_option
-def status(targets, flowfile, today):
+@_format_option
+def status(targets, flowfile, today, fmt):
     """Show the dependency tree of TARGETs: complete, missing, failed last time."""
     from .commands.status import run_status
 
-    sys.exit(run_status(flowfile, list(targets), today=today))
+    sys.exit(run_status(flowfile, list(targets), today=today, fmt=fmt))
 
 
 @cli.command()
@@ -141,11 +156,12 @@ def status(targets, flowfile, today):
               help="how many recent runs to show")
 @click.option("--prune", "keep", type=click.IntRange(0), metavar="N",
               help="delete the history of all but the newest N runs instead")
-def log(flowfile, limit, keep):
+@_format_option
+def log(flowfile, limit, keep, fmt):
     """Show recent runs and their failed tasks (or prune the history)."""
     from .commands.status import run_log
 
-    sys.exit(run_log(flowfile, limit, keep))
+    sys.exit(run_log(flowfile, limit, keep, fmt))
 
 
 @cli.group()
@@ -213,7 +229,7 @@ def _route(args: list) -> list:
     if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
         return args
     takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today", "--host",
-                   "--port"}
+                   "--port", "--events"}
     skip = False
     for index, arg in enumerate(args):
         if skip:

@@ -30,6 +30,8 @@ class BuildOptions:
     today: str | None = None  # pins the build's date (--today); else FLOW_TODAY, else the clock
     allow_open: bool = False  # build tasks whose period has not ended (--allow-open)
     max_tasks: int | None = None  # --max-tasks; else FLOW_MAX_TASKS, else limits.DEFAULT_MAX_TASKS; 0: none
+    fmt: str = "text"  # --format: "json" prints the dry run as one JSON document (commands/jsonout.py)
+    events: str | None = None  # --events FILE: the build's events as JSON lines (events.EventLog)
 
 
 def run_build(options: BuildOptions) -> int:
@@ -55,6 +57,11 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     if not options.force:
         done = complete(roots)
         if len(done) == len(roots):
+            if options.dry_run and options.fmt == "json":
+                from .jsonout import nothing_to_do, write
+
+                write(nothing_to_do(project, roots), stream)
+                return EXIT_OK
             if options.dry_run:
                 _show_clock(project, options.targets, stream)
             if not options.quiet:
@@ -98,7 +105,8 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         return nx_graph.pred[task]
 
     if options.dry_run:
-        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets)
+        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets,
+                        roots if options.fmt == "json" else None)
 
     # 3. run
     from ..actions.registry import ACTION_KINDS
@@ -210,11 +218,13 @@ def _graph_requirements(nx_graph):
     return lambda task: successors[task]
 
 
-def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names) -> int:
+def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names, json_roots=None) -> int:
+    """Print what would run, in order, with reasons: as text, or as JSON when `json_roots` (the targets) are given."""
     from ..plan import run_order
     from ..report import render_dry_run
 
-    _show_clock(project, names, stream)
+    if json_roots is None:
+        _show_clock(project, names, stream)
     order = run_order(to_run, requirements)
     reasons = []
     of = project.targets.of
@@ -231,6 +241,11 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
                 if project.targets.of_rule(task.info.name) is target:
                     reason_of[task.info.name] = reason
         reasons.append((task, reason))
+    if json_roots is not None:
+        from .jsonout import dry_run, write
+
+        write(dry_run(project, json_roots, reasons, finished, missing), stream)
+        return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
     text = render_dry_run(reasons, len(finished), missing)
     for note in project.notes():
         text += f"\n{note}\n"
