@@ -71,7 +71,8 @@ def cli():
               help="refuse to plan more than N tasks (default 1,000,000 or FLOW_MAX_TASKS; 0: no limit)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="with --dry-run, json prints the plan as one JSON document (docs/machine-output.md)")
-@click.option("--events", metavar="FILE", help="write the build's events to FILE as JSON lines (docs/machine-output.md)")
+@click.option("--events", metavar="FILE",
+              help="write the build's events to FILE as JSON lines (docs/machine-output.md)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
           today, allow_open, max_tasks, fmt, events):
     """Build TARGETs (default: the Flowfile's `default:` target)."""

@@ -39,9 +39,9 @@ def run_list(path: str, out=None, err=None, make_clock=None, fmt: str = "text") 
         checked = load(path)
         clock = make_clock(checked.timezone) if make_clock and checked.uses_clock else None
         if fmt == "json":
-            from .jsonout import dumps, listing as json_listing
+            from . import jsonout
 
-            text = dumps(json_listing(checked, clock))
+            text = jsonout.dumps(jsonout.listing(checked, clock))
         else:
             text = listing(checked, clock)
     except FlowError as exc:

@@ -1,4 +1,4 @@
-"""The JSON documents of `--format json` (dry run, status, log, list): built from what each command found, written to stdout.
+"""The JSON documents of `--format json` (dry run, status, log, list), built from what each command found.
 
 Every document is one JSON object with `"version"` (SCHEMA_VERSION) and `"command"`; their
 JSON Schemas are docs/schemas/*.json and docs/machine-output.md says what each field means and
@@ -57,7 +57,7 @@ def _range(name: str, values: list) -> dict:
 
 
 def dry_run(project, roots: list, reasons: list, finished: set, missing: list) -> dict:
-    """`flow --dry-run --format json`: the targets, the tasks that would run in order with their reasons, what is missing.
+    """`flow --dry-run --format json`: the targets, the tasks that would run (in order, with reasons), what is missing.
 
     `reasons` is [(task, reason)] in run order; `finished` the tasks found complete (forced ones
     run again all the same). `exists` is null where the output's place could not be reached.

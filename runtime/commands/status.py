@@ -95,7 +95,7 @@ def _run_state(run: dict) -> str:
 
 
 def run_log(flowfile: str, limit: int, keep: int | None = None, fmt: str = "text") -> int:
-    """Print recent runs, newest first, with their failed tasks (or them as JSON); or keep only the newest `keep` runs."""
+    """Print recent runs, newest first, with their failed tasks (or as JSON); or keep only the newest `keep` runs."""
     from ..history import StateError
     from ..state import open_state
 
