@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..limits import TaskCounter, TooManyTasks, max_tasks
 from ..targets import describe
-from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MISSING_EXTERNAL, EXIT_OK, on_project
+from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MISSING_EXTERNAL, EXIT_OK, EXIT_USAGE, on_project
 
 DRY_RUN_LISTED_ROOTS = 20
 
@@ -41,14 +41,34 @@ def run_build(options: BuildOptions) -> int:
 
 
 def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
+    event_log = None
+    if options.events:  # opened first: a path that cannot be written stops the build before it starts
+        from ..events import EventLog
+
+        try:
+            event_log = EventLog(options.events, _command(options), [t.id for t in roots], project.root)
+        except OSError as exc:
+            print(f"error: cannot write {options.events}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    code = None
     try:
-        return _build(project, roots, options)
+        code = _build(project, roots, options, event_log)
     except TooManyTasks as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        code = exc.exit_code
+    finally:  # also when planning failed or the build crashed: the log ends with a run-finished line
+        if event_log is not None:
+            problem = event_log.close(code, _status_word(code) if code is not None else "error")
+            if problem:
+                print(f"warning: {problem}", file=sys.stderr)
+    return code
 
 
-def _build(project, roots: list, options: BuildOptions) -> int:
+def _command(options: BuildOptions) -> str:
+    return " ".join(["flow", "build"] + options.targets)
+
+
+def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     from ..report import make_reporter, rule_estimates
 
     stream = sys.stdout
@@ -129,10 +149,9 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     rules_to_run: dict = {}
     for task in to_run:
         rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
+    plan_counts = {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs, "rules": rules_to_run}
     try:
-        run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
-                                 {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
-                                  "rules": rules_to_run})
+        run_id = state.start_run(_command(options), [t.id for t in roots], plan_counts)
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
         print(f"error: {_state_problem(exc, project.flow_dir)}", file=sys.stderr)
         return EXIT_FAILED
@@ -142,7 +161,9 @@ def _build(project, roots: list, options: BuildOptions) -> int:
                            options.spark_master)
     settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
                                 workdir=project.root, log_dir=project.log_dir)
-    events = Events(ReporterListener(reporter), StateRecorder(state, run_id))
+    events = Events(ReporterListener(reporter), StateRecorder(state, run_id), *filter(None, [event_log]))
+    if event_log is not None:
+        event_log.run_started(run_id, plan_counts)
     executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
     # the forking thread, and a lock that thread held would stay locked in the child forever.
@@ -159,6 +180,8 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         outcome = executor.run()
         summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
         reporter.build_finished(summary)
+        if event_log is not None:
+            event_log.run_finished(code, _status_word(code), summary.counts(), plan.blocked, summary.elapsed)
         try:
             state.record_blocked(run_id, plan.blocked)
             state.finish_run(run_id, _status_word(code), summary.counts())
