@@ -130,13 +130,18 @@ def list_(flowfile, today, fmt):
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @_flowfile_option
 @click.option("--upstream", is_flag=True, help="also delete what the targets require (not external rules)")
+@click.option("--downstream", is_flag=True,
+              help="also delete everything built from them (within the Flowfile's named targets)")
+@click.option("--table-markers", is_flag=True,
+              help="for table outputs, delete their marker rows (the rows stay) so their tasks run again")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @_today_option
-def clean(targets, flowfile, upstream, yes, today):
+def clean(targets, flowfile, upstream, downstream, table_markers, yes, today):
     """Delete the outputs of TARGETs so that the next build makes them again."""
     from .commands.clean import run_clean
 
-    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes, today=today))
+    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes, today=today,
+                       downstream=downstream, table_markers=table_markers))
 
 
 @cli.command()
