@@ -293,11 +293,6 @@ class EventLog(Listener):
             line["reason"] = "made by another flow process meanwhile"
         self._add(line, soon=line["event"] == "task-failed")
 
-    def message(self, text: str, level: str = "info") -> None:
-        from .db import redact_text
-
-        self._add({"event": "message", "time": time.time(), "level": level, "text": redact_text(text)})
-
     def wake_at(self) -> Optional[float]:
         return self._first_at + self.FLUSH_AFTER if self._lines else None
 

@@ -56,8 +56,10 @@ def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
     except TooManyTasks as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
-    finally:  # also when planning failed or the build crashed: the log ends with a run-finished line
+    finally:  # also when planning failed, was interrupted or crashed: the log ends with a run-finished line
         if event_log is not None:
+            if code is None and isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                code = EXIT_INTERRUPTED
             problem = event_log.close(code, _status_word(code) if code is not None else "error")
             if problem:
                 print(f"warning: {problem}", file=sys.stderr)
