@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 
 from flow.compiler.types import format_value
 
@@ -22,8 +23,28 @@ def dumps(document: dict) -> str:
 
 
 def write(document: dict, stream=None) -> None:
-    """Print one document, alone on stdout (anything else a command has to say goes to stderr)."""
-    (stream or sys.stdout).write(dumps(document) + "\n")
+    """Print one document, alone on stdout (anything else a command has to say goes to stderr).
+
+    A top-level value that is an iterator (a dry run's 100,000 tasks) is written item by item, so
+    the whole list never sits in memory as objects; the text is what `dumps` would give.
+    """
+    stream = stream or sys.stdout
+    separator = "{"
+    for key, value in document.items():
+        stream.write(f"{separator}{json.dumps(key)}: ")
+        separator = ", "
+        if isinstance(value, Iterator):
+            stream.write("[")
+            chunk = []
+            for index, item in enumerate(value):
+                chunk.append(("" if index == 0 else ", ") + json.dumps(item))
+                if len(chunk) == 1000:
+                    stream.write("".join(chunk))
+                    chunk = []
+            stream.write("".join(chunk) + "]")
+        else:
+            stream.write(json.dumps(value))
+    stream.write("}\n" if document else "{}\n")
 
 
 def head(command: str) -> dict:
@@ -64,16 +85,17 @@ def dry_run(project, roots: list, reasons: list, finished: set, missing: list) -
     """
     unreachable = project.unreachable
     of = project.targets.of
-    tasks = []
-    for task, reason in reasons:
-        entry = task_fields(task)
-        entry["reason"] = reason
-        _existence(entry, None if of(task) in unreachable else task in finished)
-        tasks.append(entry)
+
+    def tasks():  # written one by one (see write)
+        for task, reason in reasons:
+            entry = task_fields(task)
+            entry["reason"] = reason
+            yield _existence(entry, None if of(task) in unreachable else task in finished)
+
     document = head("dry-run")
     document.update(clock_fields(project))
     document["targets"] = [_existence(task_fields(t), None if of(t) in unreachable else t in finished) for t in roots]
-    document["tasks"] = tasks
+    document["tasks"] = tasks()
     document["complete"] = len(finished)
     document["missing_external"] = [task_fields(t) for t in missing]
     document["notes"] = project.notes()
