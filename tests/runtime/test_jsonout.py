@@ -182,3 +182,17 @@ def test_a_flowfile_error_is_text_on_stderr_and_nothing_on_stdout(tmp_path):
         result = flow(tmp_path, *command, "--format", "json")
         assert result.returncode == 2 and result.stdout == ""
         assert "Flowfile:1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_list_written_item_by_item_is_the_same_text_as_the_whole_document():
+    import io
+
+    from flow.runtime.commands.jsonout import dumps, write
+
+    items = [{"id": f"day(2012-06-{d:02d})", "exists": d % 2 == 0} for d in range(1, 2501)]
+    streamed = io.StringIO()
+    write({"version": 1, "tasks": iter(items), "notes": []}, streamed)
+    assert streamed.getvalue() == dumps({"version": 1, "tasks": items, "notes": []}) + "\n"
+    empty = io.StringIO()
+    write({"tasks": iter([])}, empty)
+    assert json.loads(empty.getvalue()) == {"tasks": []}
