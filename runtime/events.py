@@ -213,11 +213,11 @@ class EventLog(Listener):
     FLUSH_AFTER = 1.0  # seconds an event may wait in the buffer
     FLUSH_SIZE = 64 * 1024  # bytes that make a write at once
 
-    def __init__(self, path: str, command: str, targets: list, root: str, clock=time.monotonic):
+    def __init__(self, path: str, command: str, root: str, clock=time.monotonic):
         self.path = path
-        self.root = root
+        self.root = root  # the Flowfile's directory: log paths are shown relative to it
+        self.targets: list = []  # ids of the tasks the command's names stand for, once resolved
         self._command = command
-        self._targets = targets
         self._clock = clock
         # opened at once: a path that cannot be written is an error before anything runs
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -236,7 +236,7 @@ class EventLog(Listener):
         plan = plan or {}
         self._run_started = True
         self._add({"event": "run-started", "time": time.time(), "version": EVENTS_VERSION, "run": run_id,
-                   "command": self._command, "targets": self._targets, "tasks": plan.get("tasks", 0),
+                   "command": self._command, "targets": self.targets, "tasks": plan.get("tasks", 0),
                    "complete": plan.get("complete"), "jobs": plan.get("jobs"), "pid": os.getpid()})
 
     def run_finished(self, exit_code: Optional[int], status: str, counts: Optional[dict] = None,

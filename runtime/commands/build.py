@@ -36,34 +36,39 @@ class BuildOptions:
 
 def run_build(options: BuildOptions) -> int:
     """Build what the options ask for; return the process exit code."""
-    return on_project(options.flowfile, options.targets, options.today,
-                      lambda project, roots: _build_or_refuse(project, roots, options))
+    if not options.events:
+        return on_project(options.flowfile, options.targets, options.today,
+                          lambda project, roots: _build_or_refuse(project, roots, options))
+    # The event log is opened first, so that a build stopped by its Flowfile does not leave the last
+    # build's log behind, and a path that cannot be written stops the build before it starts.
+    from ..events import EventLog
 
-
-def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
-    event_log = None
-    if options.events:  # opened first: a path that cannot be written stops the build before it starts
-        from ..events import EventLog
-
-        try:
-            event_log = EventLog(options.events, _command(options), [t.id for t in roots], project.root)
-        except OSError as exc:
-            print(f"error: cannot write {options.events}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
+    try:
+        event_log = EventLog(options.events, _command(options), os.path.dirname(os.path.abspath(options.flowfile)))
+    except OSError as exc:
+        print(f"error: cannot write {options.events}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     code = None
     try:
-        code = _build(project, roots, options, event_log)
+        code = on_project(options.flowfile, options.targets, options.today,
+                          lambda project, roots: _build_or_refuse(project, roots, options, event_log))
+    finally:  # also when interrupted or crashed: the log ends with a run-finished line
+        if code is None and isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            code = EXIT_INTERRUPTED
+        problem = event_log.close(code, _status_word(code) if code is not None else "error")
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr)
+    return code
+
+
+def _build_or_refuse(project, roots: list, options: BuildOptions, event_log=None) -> int:
+    if event_log is not None:
+        event_log.targets = [t.id for t in roots]
+    try:
+        return _build(project, roots, options, event_log)
     except TooManyTasks as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = exc.exit_code
-    finally:  # also when planning failed, was interrupted or crashed: the log ends with a run-finished line
-        if event_log is not None:
-            if code is None and isinstance(sys.exc_info()[1], KeyboardInterrupt):
-                code = EXIT_INTERRUPTED
-            problem = event_log.close(code, _status_word(code) if code is not None else "error")
-            if problem:
-                print(f"warning: {problem}", file=sys.stderr)
-    return code
+        return exc.exit_code
 
 
 def _command(options: BuildOptions) -> str:

@@ -98,6 +98,17 @@ def test_nothing_to_do_still_writes_a_run_started_and_a_run_finished_line(projec
         ("run-started", None, None), ("run-finished", None, "success")]
 
 
+def test_a_flowfile_error_replaces_the_last_builds_log(project):
+    assert flow(project, "build", "--events", "events.jsonl", "day_2012-01-01.txt").returncode == 0
+    with open(os.path.join(project, "Flowfile"), "a") as flowfile:
+        flowfile.write("rule broken(:\n")
+    result = flow(project, "build", "--events", "events.jsonl", "day_2012-01-01.txt")
+    assert result.returncode == 2 and "Flowfile:" in result.stderr
+    events = events_of(os.path.join(project, "events.jsonl"))
+    assert [(e["event"], e.get("status"), e.get("exit_code")) for e in events] == [
+        ("run-started", None, None), ("run-finished", "error", 2)]
+
+
 def test_a_path_that_cannot_be_written_stops_the_build_before_it_starts(project):
     result = flow(project, "build", "--events", "no/such/dir/events.jsonl", "day_2012-01-01.txt")
     assert result.returncode == 2
@@ -163,7 +174,7 @@ def test_events_wait_in_the_buffer_until_a_second_has_passed(tmp_path):
     clock = Clock()
     task = a_task(tmp_path)
     path = tmp_path / "events.jsonl"
-    log = EventLog(str(path), "flow build", [task.id], str(tmp_path), clock=clock)
+    log = EventLog(str(path), "flow build", str(tmp_path), clock=clock)
     log.run_started(1, {"tasks": 1, "complete": 0, "jobs": 1})
     log.task_started(TaskEvent("started", task, 1, 1000.0))
     assert path.read_text() == ""  # buffered: no write per event
@@ -184,7 +195,7 @@ def test_a_write_that_fails_half_way_is_cut_back_to_the_last_whole_line(tmp_path
     clock = Clock()
     task = a_task(tmp_path)
     path = tmp_path / "events.jsonl"
-    log = EventLog(str(path), "flow build", [task.id], str(tmp_path), clock=clock)
+    log = EventLog(str(path), "flow build", str(tmp_path), clock=clock)
     log.run_started(1, {"tasks": 1})
     log.tick()
     clock.now = 102.0
