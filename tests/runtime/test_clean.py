@@ -110,3 +110,20 @@ def test_table_markers_go_only_when_asked_and_the_next_build_reloads(clone, pg_d
     with pg_conn.cursor() as cur:  # the load ran again and appended its ten rows, as the note said
         cur.execute("SELECT count(*) FROM top10 WHERE date_from = '2012-06-01'")
         assert cur.fetchone()[0] == 20
+
+
+def test_downstream_of_an_external_input_deletes_only_what_was_built_from_it(tmp_path):
+    (tmp_path / "acts.py").write_text("def copy(input, output):\n    open(output, 'w').write(open(input).read())\n")
+    (tmp_path / "Flowfile").write_text(
+        'external rule dump(date: date):\n    output: "dump/{date}.tsv"\n\n'
+        'rule copied(date: date):\n    requires: dump(date)\n    output: "out/{date}.tsv"\n    python: acts.copy\n\n'
+        'target june: copied(d) for d in days(2012-06-01 .. 2012-06-02)\n')
+    os.makedirs(tmp_path / "dump")
+    for day in ("2012-06-01", "2012-06-02"):
+        (tmp_path / "dump" / f"{day}.tsv").write_text(day)
+    assert flow(tmp_path, "build", "june").returncode == 0
+    cleaned = flow(tmp_path, "clean", "--downstream", "-y", "dump(2012-06-01)")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cleaned.stdout.splitlines() == ["  out/2012-06-01.tsv", "deleted 1 output"]
+    assert sorted(os.listdir(tmp_path / "dump")) == ["2012-06-01.tsv", "2012-06-02.tsv"]
+    assert os.listdir(tmp_path / "out") == ["2012-06-02.tsv"]
