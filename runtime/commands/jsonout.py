@@ -23,7 +23,7 @@ def dumps(document: dict) -> str:
 
 
 def write(document: dict, stream=None) -> None:
-    """Print one document, alone on stdout (anything else a command has to say goes to stderr).
+    """Print one document, alone on stdout; its `notes` also go to stderr, where a person reads warnings.
 
     A top-level value that is an iterator (a dry run's 100,000 tasks) is written item by item, so
     the whole list never sits in memory as objects; the text is what `dumps` would give.
@@ -45,6 +45,8 @@ def write(document: dict, stream=None) -> None:
         else:
             stream.write(json.dumps(value))
     stream.write("}\n" if document else "{}\n")
+    for note in document.get("notes", ()):
+        print(note, file=sys.stderr)
 
 
 def head(command: str) -> dict:

@@ -106,6 +106,18 @@ def test_dry_run_json_says_whether_each_table_marker_exists(clone, pg_dsn):
     assert [(t["id"], t["marker"]) for t in loaded["targets"]] == [("toplist_db(2012-06)", True)]
 
 
+def test_a_database_that_cannot_be_reached_makes_markers_unknown_and_says_so_on_stderr(clone):
+    unreachable = {"FLOW_DATABASE_URL": "postgresql://flow@127.0.0.1:1/nowhere?connect_timeout=5"}
+    result = flow(clone, "--dry-run", "--format", "json", *TODAY, "toplist_db(2012-06)", env=unreachable)
+    assert result.returncode == 0, result.stderr
+    plan = document(result, "dry-run.v1.json")
+    table = next(t for t in plan["tasks"] if t["id"] == "toplist_db(2012-06)")
+    assert (table["exists"], table["marker"], table["reason"]) == (None, None, "marker unknown: database unreachable")
+    assert plan["targets"][0]["marker"] is None
+    assert len(plan["notes"]) == 1 and plan["notes"][0].startswith("note: cannot check table outputs: ")
+    assert plan["notes"][0] in result.stderr
+
+
 def test_format_json_needs_a_dry_run_and_events_need_a_build(tmp_path):
     project = make_project(tmp_path)
     build = flow(project, "build", "--format", "json", "good")
