@@ -23,6 +23,11 @@ def _make_clock(today):
     return lambda timezone: build_clock(timezone, today)
 
 
+def _format_option(function):
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="json: one JSON document on stdout (docs/machine-output.md)")(function)
+
+
 def _flowfile_option(function):
     return click.option("-f", "--file", "flowfile", default="Flowfile", show_default=True, metavar="PATH",
                         help=FLOWFILE_HELP)(function)
@@ -69,16 +74,25 @@ def cli():
               " 0: no limit)")
 @click.option("--resources", metavar="NAME=N,...",
               help="resource limits, over FLOW_RESOURCES and the Flowfile's (e.g. postgres=2,memory=16)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="with --dry-run, json prints the plan as one JSON document (docs/machine-output.md)")
+@click.option("--events", metavar="FILE",
+              help="write the build's events to FILE as JSON lines (docs/machine-output.md)")
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
-          today, allow_open, max_tasks, resources):
+          today, allow_open, max_tasks, resources, fmt, events):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
     from .commands.build import BuildOptions, run_build
+
+    if fmt == "json" and not dry_run:
+        raise click.UsageError("--format json needs --dry-run (a build's events go to --events FILE)")
+    if events and dry_run:
+        raise click.UsageError("--events records a build: a dry run has none")
 
     options = BuildOptions(
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
         force=force or force_upstream, force_upstream=force_upstream, wait=not no_wait,
         spark_master=spark_master, quiet=quiet, verbose=verbose, today=today, allow_open=allow_open,
-        max_tasks=max_tasks, resources=resources,
+        max_tasks=max_tasks, resources=resources, fmt=fmt, events=events,
     )
     sys.exit(run_build(options))
 
@@ -109,35 +123,42 @@ def graph(targets, flowfile, fmt, today):
 @cli.command(name="list")
 @_flowfile_option
 @_today_option
-def list_(flowfile, today):
+@_format_option
+def list_(flowfile, today, fmt):
     """List rules, targets and ranges (those relative to today resolved) with their doc strings."""
     from .commands.graph import run_list
 
-    sys.exit(run_list(flowfile, make_clock=_make_clock(today)))
+    sys.exit(run_list(flowfile, make_clock=_make_clock(today), fmt=fmt))
 
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @_flowfile_option
 @click.option("--upstream", is_flag=True, help="also delete what the targets require (not external rules)")
+@click.option("--downstream", is_flag=True,
+              help="also delete everything built from them (within the Flowfile's named targets)")
+@click.option("--table-markers", is_flag=True,
+              help="for table outputs, delete their marker rows (the rows stay) so their tasks run again")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
 @_today_option
-def clean(targets, flowfile, upstream, yes, today):
+def clean(targets, flowfile, upstream, downstream, table_markers, yes, today):
     """Delete the outputs of TARGETs so that the next build makes them again."""
     from .commands.clean import run_clean
 
-    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes, today=today))
+    sys.exit(run_clean(flowfile, list(targets), upstream=upstream, assume_yes=yes, today=today,
+                       downstream=downstream, table_markers=table_markers))
 
 
 @cli.command()
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @_flowfile_option
 @_today_option
-def status(targets, flowfile, today):
+@_format_option
+def status(targets, flowfile, today, fmt):
     """Show the dependency tree of TARGETs: complete, missing, failed last time."""
     from .commands.status import run_status
 
-    sys.exit(run_status(flowfile, list(targets), today=today))
+    sys.exit(run_status(flowfile, list(targets), today=today, fmt=fmt))
 
 
 @cli.command()
@@ -146,11 +167,12 @@ def status(targets, flowfile, today):
               help="how many recent runs to show")
 @click.option("--prune", "keep", type=click.IntRange(0), metavar="N",
               help="delete the history of all but the newest N runs instead")
-def log(flowfile, limit, keep):
+@_format_option
+def log(flowfile, limit, keep, fmt):
     """Show recent runs and their failed tasks (or prune the history)."""
     from .commands.status import run_log
 
-    sys.exit(run_log(flowfile, limit, keep))
+    sys.exit(run_log(flowfile, limit, keep, fmt))
 
 
 @cli.group()
@@ -228,7 +250,7 @@ def _route(args: list) -> list:
     if any(a in ("-h", "--help", "--version") for a in args) and not any(a in COMMANDS for a in args):
         return args
     takes_value = {"-f", "--file", "-j", "--jobs", "--spark-master", "--format", "--max-tasks", "--today", "--host",
-                   "--port"}
+                   "--port", "--events"}
     skip = False
     for index, arg in enumerate(args):
         if skip:

@@ -2,8 +2,9 @@
 
 The executor says what happens to each task once, as a `TaskEvent`, to `Events`; every listener
 gets every event in order. The console reporter (through `ReporterListener`), the `Outcome` the
-summary is made from, and the history (`StateRecorder`) are listeners today; a JSON event log or
-the web page is one more (subclass `Listener`, add it to the build's `Events`).
+summary is made from, the history (`StateRecorder`) and the JSON-lines log of `--events FILE`
+(`EventLog`) are listeners; another reader is one more (subclass `Listener`, add it to the build's
+`Events`).
 
 Statuses of a finished attempt (`TaskEvent.status`):
 
@@ -19,6 +20,9 @@ Statuses of a finished attempt (`TaskEvent.status`):
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from typing import NamedTuple, Optional
 
 from .batches import Batch
@@ -223,3 +227,160 @@ def seconds_text(value: float) -> str:
     if value >= 60 and value % 60 == 0:
         return f"{int(value // 60)}m"
     return f"{value:g}s"
+
+
+class EventLog(Listener):
+    """The build's events as JSON lines in a file (`flow build --events FILE`); docs/machine-output.md.
+
+    One line per event: the run's start, every attempt's start and end (finished, failed, retried,
+    skipped, interrupted), each blocked task, the run's end. Lines are buffered and written whole
+    with one `write` each second, when 64 KiB are waiting, after a failure and at the end (never an
+    fsync), so a killed build leaves complete lines only; a write that fails (a full disk) is cut
+    back to the last whole line and the log stops, which `close` reports. Errors and log tails
+    go through `db.redact_text`.
+    """
+
+    FLUSH_AFTER = 1.0  # seconds an event may wait in the buffer
+    FLUSH_SIZE = 64 * 1024  # bytes that make a write at once
+
+    def __init__(self, path: str, command: str, root: str, clock=time.monotonic):
+        self.path = path
+        self.root = root  # the Flowfile's directory: log paths are shown relative to it
+        self.targets: list = []  # ids of the tasks the command's names stand for, once resolved
+        self._command = command
+        self._clock = clock
+        # opened at once: a path that cannot be written is an error before anything runs
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
+        self._lines: list = []
+        self._size = 0
+        self._first_at = 0.0
+        self._written = 0  # bytes of whole lines in the file
+        self._run_started = False
+        self._run_finished = False
+        self.problem: Optional[str] = None  # why the log stopped, when it did
+
+    # ------------------------------------------------------------------ the run
+
+    def run_started(self, run_id, plan: Optional[dict] = None) -> None:
+        """The run's first line: its id in the history (null when nothing ran), command, targets and plan."""
+        plan = plan or {}
+        self._run_started = True
+        self._add({"event": "run-started", "time": time.time(), "version": EVENTS_VERSION, "run": run_id,
+                   "command": self._command, "targets": self.targets, "tasks": plan.get("tasks", 0),
+                   "complete": plan.get("complete"), "jobs": plan.get("jobs"), "pid": os.getpid()})
+
+    def run_finished(self, exit_code: Optional[int], status: str, counts: Optional[dict] = None,
+                     blocked: Optional[dict] = None, elapsed: Optional[float] = None) -> None:
+        """A `task-blocked` line per task that could not run (task -> the task it needed), then the run's last line."""
+        if self._run_finished:
+            return
+        if not self._run_started:
+            self.run_started(None)
+        now = time.time()
+        for task, cause in (blocked or {}).items():
+            self._add({"event": "task-blocked", "time": now, **_task_fields(task), "status": "blocked",
+                       "blocked_by": cause.id})
+        self._run_finished = True
+        self._add({"event": "run-finished", "time": now, "status": status, "exit_code": exit_code,
+                   "counts": counts, "elapsed": elapsed})
+
+    def close(self, exit_code: Optional[int] = None, status: str = "error") -> Optional[str]:
+        """End the log (a `run-finished` line if the build did not write one), write it out; the problem, if any."""
+        if self._fd is None:
+            return self.problem
+        try:
+            self.run_finished(exit_code, status)
+            self._flush()
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        return self.problem
+
+    # ------------------------------------------------------------------ the tasks
+
+    def task_started(self, event: TaskEvent) -> None:
+        self._add({"event": "task-started", "time": event.started, **_task_fields(event.task),
+                   "attempt": event.attempt})
+
+    def task_finished(self, event: TaskEvent) -> None:
+        task = event.task
+        status = event.status
+        line = {"event": _FINISHED.get(status, "task-failed"), "time": time.time(), "task": task.id,
+                "rule": task.name, "status": status, "attempt": event.attempt, "started": event.started,
+                "duration": event.duration}
+        if status in ("failed", "timeout", "gave-up"):
+            from .db import redact_text
+
+            if event.retry_in is not None:
+                line["event"] = "task-retried"
+                line.update(retry_in=event.retry_in, retries=event.retries)
+            line["error"] = redact_text(event.error) if event.error else None
+            line["log"] = self._shown(event.log_path)
+            line["tail"] = [redact_text(text) for text in event.tail] if event.tail else []
+        elif status == "skipped":
+            line["reason"] = "another flow process was running it"
+        elif status == "complete":
+            line["reason"] = "made by another flow process meanwhile"
+        self._add(line, soon=line["event"] == "task-failed")
+
+    def wake_at(self) -> Optional[float]:
+        return self._first_at + self.FLUSH_AFTER if self._lines else None
+
+    def tick(self) -> None:
+        if self._lines and self._clock() - self._first_at >= self.FLUSH_AFTER:
+            self._flush()
+
+    # ------------------------------------------------------------------ writing
+
+    def _shown(self, path: Optional[str]) -> Optional[str]:
+        if not path:
+            return None
+        relative = os.path.relpath(path, self.root)
+        return path if relative.startswith("..") else relative
+
+    def _add(self, line: dict, soon: bool = False) -> None:
+        if self._fd is None or self.problem is not None:
+            return
+        data = (json.dumps(line) + "\n").encode()
+        if not self._lines:
+            self._first_at = self._clock()
+        self._lines.append(data)
+        self._size += len(data)
+        if soon or self._size >= self.FLUSH_SIZE or self._clock() - self._first_at >= self.FLUSH_AFTER:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the buffered lines; on an error, cut the file back to its last whole line and stop logging."""
+        if not self._lines or self.problem is not None:
+            return
+        data = b"".join(self._lines)
+        self._lines, self._size = [], 0
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            self.problem = f"cannot write {self.path}: {exc.strerror or exc}; the event log stops here"
+            try:
+                os.ftruncate(self._fd, self._written)
+            except OSError:
+                pass  # nothing more can be done for a file that takes no writes
+            return
+        self._written += len(data)
+
+
+EVENTS_VERSION = 1  # the version of the --events lines (docs/schemas/events.v1.json)
+
+# TaskEvent status -> the event line it becomes (failures are "task-failed", or "task-retried")
+_FINISHED = {"done": "task-finished", "skipped": "task-skipped", "complete": "task-skipped",
+             "interrupted": "task-interrupted", "cancelled": "task-interrupted"}
+
+
+def _task_fields(task) -> dict:
+    """What names a task in a started or blocked line: id, rule, parameters as text, output."""
+    from flow.compiler.types import format_value
+
+    info = task.info
+    return {"task": task.id, "rule": info.name,
+            "params": {name: format_value(value) for name, value in zip(info.param_names, task.values)},
+            "output": {"kind": info.output.kind, "location": task.output}}

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from .events import Events, Outcome, TaskEvent, seconds_text
 from .batches import Batch
+from .events import Events, Outcome, TaskEvent, seconds_text
 from .plan import Plan
 from .runners import Job, Runners
 

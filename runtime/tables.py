@@ -276,3 +276,26 @@ def claim(cur, update_id: str) -> bool:
 def mark_done(cur, update_id: str, table: str) -> None:
     """Insert the marker row; commits with the data or not at all."""
     cur.execute("INSERT INTO flow_table_updates (update_id, target_table) VALUES (%s, %s)", (update_id, table))
+
+
+def delete_markers(conn, update_ids: list[str]) -> int:
+    """Delete the marker rows of these update ids in one statement and commit; how many there were.
+
+    Only the markers: the rows the tasks wrote stay where they are (`flow clean --table-markers`).
+    A database error is a DatabaseError in one line.
+    """
+    import psycopg2
+    from flow.runtime.db import DatabaseError, one_line
+
+    if not update_ids:
+        return 0
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM flow_table_updates WHERE update_id = ANY(%s)", (list(update_ids),))
+            deleted = cur.rowcount
+        conn.commit()
+    except psycopg2.Error as exc:
+        if not conn.closed:
+            conn.rollback()
+        raise DatabaseError(f"cannot delete from {MARKER_TABLE}: {one_line(exc)}") from None
+    return deleted

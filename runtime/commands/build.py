@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..limits import TaskCounter, TooManyTasks, max_tasks
 from ..targets import describe
-from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MISSING_EXTERNAL, EXIT_OK, on_project
+from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MISSING_EXTERNAL, EXIT_OK, EXIT_USAGE, on_project
 
 DRY_RUN_LISTED_ROOTS = 20
 
@@ -31,23 +31,52 @@ class BuildOptions:
     allow_open: bool = False  # build tasks whose period has not ended (--allow-open)
     max_tasks: int | None = None  # --max-tasks; else FLOW_MAX_TASKS, else limits.DEFAULT_MAX_TASKS; 0: none
     resources: str | None = None  # --resources "postgres=2,...": limits over FLOW_RESOURCES and the Flowfile's
+    fmt: str = "text"  # --format: "json" prints the dry run as one JSON document (commands/jsonout.py)
+    events: str | None = None  # --events FILE: the build's events as JSON lines (events.EventLog)
 
 
 def run_build(options: BuildOptions) -> int:
     """Build what the options ask for; return the process exit code."""
-    return on_project(options.flowfile, options.targets, options.today,
-                      lambda project, roots: _build_or_refuse(project, roots, options))
+    if not options.events:
+        return on_project(options.flowfile, options.targets, options.today,
+                          lambda project, roots: _build_or_refuse(project, roots, options))
+    # The event log is opened first, so that a build stopped by its Flowfile does not leave the last
+    # build's log behind, and a path that cannot be written stops the build before it starts.
+    from ..events import EventLog
 
-
-def _build_or_refuse(project, roots: list, options: BuildOptions) -> int:
     try:
-        return _build(project, roots, options)
+        event_log = EventLog(options.events, _command(options), os.path.dirname(os.path.abspath(options.flowfile)))
+    except OSError as exc:
+        print(f"error: cannot write {options.events}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    code = None
+    try:
+        code = on_project(options.flowfile, options.targets, options.today,
+                          lambda project, roots: _build_or_refuse(project, roots, options, event_log))
+    finally:  # also when interrupted or crashed: the log ends with a run-finished line
+        if code is None and isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            code = EXIT_INTERRUPTED
+        problem = event_log.close(code, _status_word(code) if code is not None else "error")
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr)
+    return code
+
+
+def _build_or_refuse(project, roots: list, options: BuildOptions, event_log=None) -> int:
+    if event_log is not None:
+        event_log.targets = [t.id for t in roots]
+    try:
+        return _build(project, roots, options, event_log)
     except TooManyTasks as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
 
 
-def _build(project, roots: list, options: BuildOptions) -> int:
+def _command(options: BuildOptions) -> str:
+    return " ".join(["flow", "build"] + options.targets)
+
+
+def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     from ..report import make_reporter, rule_estimates
 
     options = _with_settings(options, project.settings)
@@ -57,6 +86,11 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     if not options.force:
         done = complete(roots)
         if len(done) == len(roots):
+            if options.dry_run and options.fmt == "json":
+                from .jsonout import nothing_to_do, write
+
+                write(nothing_to_do(project, roots), stream)
+                return EXIT_OK
             if options.dry_run:
                 _show_clock(project, options.targets, stream)
             if not options.quiet:
@@ -100,7 +134,8 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         return nx_graph.pred[task]
 
     if options.dry_run:
-        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets)
+        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets,
+                        roots if options.fmt == "json" else None)
 
     # 3. run
     from ..actions.registry import ACTION_KINDS
@@ -109,7 +144,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     from ..history import StateError
     from ..plan import Plan
 
-    command = " ".join(["flow", "build"] + options.targets)
+    command = _command(options)
     notifier = _notifier(project, command)
     if not to_run:
         if missing:
@@ -138,10 +173,9 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     except ResourceError as exc:  # limits that cannot be read, or smaller than a task to run needs
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    plan_counts = {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs, "rules": rules_to_run}
     try:
-        run_id = state.start_run(command, [t.id for t in roots],
-                                 {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
-                                  "rules": rules_to_run})
+        run_id = state.start_run(command, [t.id for t in roots], plan_counts)
     except (StateError, OSError) as exc:  # a read-only or broken .flow/: say so before anything runs
         print(f"error: {_state_problem(exc, project.flow_dir)}", file=sys.stderr)
         return EXIT_FAILED
@@ -162,7 +196,9 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     settings = ExecutorSettings(jobs=options.jobs, wait_for_locks=options.wait, forced=frozenset(forced),
                                 workdir=project.root, log_dir=project.log_dir,
                                 retry_delay=project.settings["retry_delay"])
-    events = Events(ReporterListener(reporter), StateRecorder(state, run_id), *filter(None, [notifier]))
+    events = Events(ReporterListener(reporter), StateRecorder(state, run_id), *filter(None, [notifier, event_log]))
+    if event_log is not None:
+        event_log.run_started(run_id, plan_counts)
     executor = Executor(plan, runners, project.targets, state, events, settings, requirements=requirements,
                         resources=pool)
     # Fork the workers before the progress display starts its timer thread: a fork copies only
@@ -180,6 +216,8 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         outcome = executor.run()
         summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
         reporter.build_finished(summary)
+        if event_log is not None:
+            event_log.run_finished(code, _status_word(code), summary.counts(), plan.blocked, summary.elapsed)
         try:
             state.record_blocked(run_id, plan.blocked)
             state.finish_run(run_id, _status_word(code), summary.counts())
@@ -291,11 +329,13 @@ def _graph_requirements(nx_graph):
     return lambda task: successors[task]
 
 
-def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names) -> int:
+def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names, json_roots=None) -> int:
+    """Print what would run, in order, with reasons: as text, or as JSON when `json_roots` (the targets) are given."""
     from ..plan import run_order
     from ..report import render_dry_run
 
-    _show_clock(project, names, stream)
+    if json_roots is None:
+        _show_clock(project, names, stream)
     order = run_order(to_run, requirements)
     reasons = []
     of = project.targets.of
@@ -312,6 +352,11 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
                 if project.targets.of_rule(task.info.name) is target:
                     reason_of[task.info.name] = reason
         reasons.append((task, reason))
+    if json_roots is not None:
+        from .jsonout import dry_run, write
+
+        write(dry_run(project, json_roots, reasons, finished, missing), stream)
+        return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
     text = render_dry_run(reasons, len(finished), missing) + _batch_note(to_run)
     for note in project.notes():
         text += f"\n{note}\n"
@@ -365,9 +410,8 @@ def _report_missing(reporter, missing) -> None:
 
 
 def _summarise(plan, outcome, finished, missing, elapsed):
-    from ..report import Summary
-
     from ..batches import each_task
+    from ..report import Summary
 
     blocked = {task: cause for unit, cause in plan.blocked.items() for task in each_task(unit)}
     failed = [task for task, _ in outcome.failed]

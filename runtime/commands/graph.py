@@ -28,8 +28,8 @@ def run_graph(path: str, targets: list, fmt: str = "dot", out=None, err=None, ma
     return EXIT_OK
 
 
-def run_list(path: str, out=None, err=None, make_clock=None) -> int:
-    """Print the rules, targets, ranges and default of a Flowfile; 2 on a Flowfile error."""
+def run_list(path: str, out=None, err=None, make_clock=None, fmt: str = "text") -> int:
+    """Print the rules, targets, ranges and default of a Flowfile (as text or JSON); 2 on a Flowfile error."""
     from flow.compiler.errors import FlowError, render_all
     from flow.compiler.export import listing
     from flow.compiler.loader import load
@@ -38,7 +38,12 @@ def run_list(path: str, out=None, err=None, make_clock=None) -> int:
     try:
         checked = load(path)
         clock = make_clock(checked.timezone) if make_clock and checked.uses_clock else None
-        text = listing(checked, clock)
+        if fmt == "json":
+            from . import jsonout
+
+            text = jsonout.dumps(jsonout.listing(checked, clock))
+        else:
+            text = listing(checked, clock)
     except FlowError as exc:
         print(render_all(exc.diagnostics), file=err or sys.stderr)
         return EXIT_USAGE

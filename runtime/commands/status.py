@@ -10,12 +10,12 @@ from ..targets import describe
 from . import EXIT_FAILED, EXIT_OK, on_project
 
 
-def run_status(flowfile: str, names: list, today: str | None = None) -> int:
-    """Print the dependency tree of the targets with complete / missing / failed-last-time marks."""
-    return on_project(flowfile, names, today, _status)
+def run_status(flowfile: str, names: list, today: str | None = None, fmt: str = "text") -> int:
+    """Print the dependency tree of the targets with complete / missing / failed-last-time marks (or it as JSON)."""
+    return on_project(flowfile, names, today, lambda project, roots: _status(project, roots, fmt))
 
 
-def _status(project, roots: list) -> int:
+def _status(project, roots: list, fmt: str = "text") -> int:
     from flow.compiler.graph import walk
 
     from ..history import StateError
@@ -24,10 +24,14 @@ def _status(project, roots: list) -> int:
     # 1. what the tree shows, level by level with one bulk check each (complete tasks are leaves)
     done: set = set()
     seen = set(roots)
-    for _, finished, _, edges in walk(project.factory, roots, project.lenient_complete):
+    order: list = []  # the tasks level by level, for the JSON document
+    truncated = False
+    for level, finished, _, edges in walk(project.factory, roots, project.lenient_complete):
         done |= finished
+        order.extend(level)
         seen.update(child for _, child in edges)
         if len(seen) >= STATUS_MAX_TASKS:
+            truncated = True
             break
     project.database.close()  # nothing below needs the database: an embedded server stops now
     # 2. failures of the last attempts, in one query
@@ -37,6 +41,11 @@ def _status(project, roots: list) -> int:
             last = project.state().last_status([t.id for t in seen if t not in done])
         except StateError as exc:  # the tree is still worth showing without the failure marks
             print(f"warning: {exc}", file=sys.stderr)
+    if fmt == "json":
+        from .jsonout import status, write
+
+        write(status(project, roots, order, done, last, truncated))
+        return EXIT_OK
     # 3. print depth first, each task's requirements once
     lines: list = []
     expanded: set = set()
@@ -85,21 +94,37 @@ def _run_state(run: dict) -> str:
     return "running"
 
 
-def run_log(flowfile: str, limit: int, keep: int | None = None) -> int:
-    """Print recent runs, newest first, with their failed tasks; or keep only the newest `keep` runs."""
+def run_log(flowfile: str, limit: int, keep: int | None = None, fmt: str = "text") -> int:
+    """Print recent runs, newest first, with their failed tasks (or as JSON); or keep only the newest `keep` runs."""
     from ..history import StateError
     from ..state import open_state
 
     directory = os.path.dirname(os.path.abspath(flowfile))
     flow_dir = os.path.join(directory, ".flow")
     history = open_state(flow_dir)
+    as_json = fmt == "json"
     if not history.exists():
-        print("no runs recorded yet")
+        if as_json:
+            from .jsonout import head, write
+
+            write({**head("log"), "runs": []} if keep is None else {**head("log-prune"), "deleted": 0, "kept": keep})
+        else:
+            print("no runs recorded yet")
         return EXIT_OK
     try:
         if keep is not None:
             removed = history.prune(keep)
-            print(f"deleted the history of {removed} run{'s' if removed != 1 else ''}, kept the newest {keep}")
+            if as_json:
+                from .jsonout import head, write
+
+                write({**head("log-prune"), "deleted": removed, "kept": keep})
+            else:
+                print(f"deleted the history of {removed} run{'s' if removed != 1 else ''}, kept the newest {keep}")
+            return EXIT_OK
+        if as_json:
+            from .jsonout import runs, write
+
+            write(runs(history.recent_runs(limit), history.failed_attempts, _run_state))
             return EXIT_OK
         for run in history.recent_runs(limit):
             started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))

@@ -16,7 +16,7 @@ class TableTarget(Target):
     noun = "table output"
     transactional = True
     removable = False
-    removal_hint = "delete rows and marker rows in the database"
+    removal_hint = "--table-markers deletes their marker rows, so their tasks run again"
     present_reason = "marker row present"
     missing_reason = "marker row missing"
     unknown_reason = "marker unknown: database unreachable"
@@ -36,6 +36,12 @@ class TableTarget(Target):
                 discard()  # it may be broken (a server that went away): the next ask reconnects
             raise DatabaseUnavailable(str(exc)) from None
         return {t for t in tasks if t.id in present}
+
+    def remove_markers(self, tasks: list) -> None:
+        """Delete the marker rows of these tasks (one statement), so the next build runs them again; their rows stay."""
+        from ..tables import delete_markers
+
+        delete_markers(self.targets.database(), [task.id for task in tasks])
 
     def lock_key(self, task) -> str:
         # many tasks load one table: they are locked by task, not by location
