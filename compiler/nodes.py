@@ -316,4 +316,5 @@ class Flowfile:
     database: Optional[tuple[str, Span]] = None
     timezone: Optional[tuple[str, Span]] = None  # `timezone: "Europe/Paris"`: the clock of open periods
     storage: tuple[Setting, ...] = ()  # `storage:` block: per URL scheme, settings that are not secrets
+    coordinator: Optional[tuple[str, Span]] = None  # `coordinator:` a PostgreSQL URL or "$VARIABLE" naming one
     suppressions: dict = field(default_factory=dict)  # line -> set of lint codes silenced there

@@ -117,11 +117,11 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     if any(t.info.node.action.kind in ("sql", "load") for t in to_run):
         project.database.url()  # an embedded server starts here, before any worker connects to it
     project.targets.sweep(to_run)
-    state = project.state()
     rules_to_run: dict = {}
     for task in to_run:
         rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
     try:
+        state = project.state()  # a coordinator named by an unset variable is refused here
         run_id = state.start_run(" ".join(["flow", "build"] + options.targets), [t.id for t in roots],
                                  {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs,
                                   "rules": rules_to_run})
@@ -147,23 +147,33 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     _report_missing(reporter, missing)
     started = time.monotonic()
     problems: list = []
+    lost = None  # the coordinator, gone for longer than its wait: the build stops
     try:
-        outcome = executor.run()
-        summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
-        reporter.build_finished(summary)
         try:
-            state.record_blocked(run_id, plan.blocked)
-            state.finish_run(run_id, _status_word(code), summary.counts())
-        except StateError as exc:  # a full disk must not turn a finished build into a crash
-            problems.append(str(exc))
+            outcome = executor.run()
+        except StateError as exc:
+            lost = str(exc)
+            code = EXIT_FAILED
+        else:
+            summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
+            reporter.build_finished(summary)
+            try:
+                state.record_blocked(run_id, plan.blocked)
+                state.finish_run(run_id, _status_word(code), summary.counts())
+            except StateError as exc:  # a full disk must not turn a finished build into a crash
+                problems.append(str(exc))
     finally:
         reporter.close()  # also on an unexpected error: the live display must give the terminal back
         try:
             state.close()
         except StateError as exc:
-            problems.append(str(exc))
+            if lost is None:
+                problems.append(str(exc))
+        problems.extend(state.warnings())
         for problem in dict.fromkeys(problems):
             print(f"warning: {problem}", file=sys.stderr)
+    if lost is not None:
+        print(f"error: {lost}; tasks it was running were stopped, run the build again", file=sys.stderr)
     return code
 
 
@@ -285,7 +295,8 @@ def _summarise(plan, outcome, finished, missing, elapsed):
         code = EXIT_OK
     summary = Summary(
         ran=list(outcome.ran),
-        already_complete=len(finished) + len(outcome.done_elsewhere),
+        already_complete=len(finished),
+        done_elsewhere=list(outcome.done_elsewhere),
         failed=failed,
         blocked=blocked,
         missing_external=list(missing),

@@ -1,4 +1,4 @@
-"""State that flow processes on many hosts share through one PostgreSQL database: task claims with leases, resources, history.
+"""State that flow processes on many hosts share in one PostgreSQL database: claims with leases, resources, history.
 
 Each process registers an *owner* row (a random token, its host and pid) whose `expires` it pushes
 forward from a background thread, one UPDATE for all it holds. A task is claimed by inserting or
@@ -167,7 +167,7 @@ class PostgresState(StateStore):
         return conn
 
     def _do(self, work, retry: bool = True):
-        """Run `work(cursor)` in one transaction and commit; reconnect and retry for `wait` seconds when the database is gone.
+        """Run `work(cursor)` in one transaction; reconnect and retry for `wait` seconds while the database is gone.
 
         Every statement flow sends is safe to repeat: claims and releases are fenced by the owner
         token, history rows are unique. StateError, in one redacted line, when it cannot be done.
@@ -246,7 +246,7 @@ class PostgresState(StateStore):
     # ------------------------------------------------------------------ claims (the locks)
 
     def try_lock(self, key: str) -> bool:
-        """Claim the task: one round trip, except for a task another process held at the last look (asked again each second)."""
+        """Claim the task: one round trip; a task another process held at the last look is asked about once a second."""
         if key in self._held:
             return True
         if key in self._refused:
@@ -495,20 +495,20 @@ class PostgresState(StateStore):
         return self._do(means)
 
     def last_status(self, task_ids: list) -> dict:
-        return {task: row[:3] for task, row in self._latest(task_ids).items()}
+        return {task: row[:3] for task, row in self._latest(task_ids, "status <> 'skipped'").items()}
 
     def built_by(self, task_ids: list) -> dict:
-        """task_id -> the host whose attempt was its latest: which host ran what (`flow status`)."""
-        return {task: row[3] for task, row in self._latest(task_ids).items()}
+        """task_id -> the host whose successful attempt was its latest: which host ran what (`flow status`)."""
+        return {task: row[3] for task, row in self._latest(task_ids, "status = 'done'").items()}
 
-    def _latest(self, task_ids: list) -> dict:
+    def _latest(self, task_ids: list, which: str) -> dict:
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
 
         def latest(cursor):
             cursor.execute("SELECT DISTINCT ON (task_id) task_id, status, started, error, host FROM flow_attempts"
-                           " WHERE task_id = ANY(%s) AND status <> 'skipped' ORDER BY task_id, started DESC", (ids,))
+                           f" WHERE task_id = ANY(%s) AND {which} ORDER BY task_id, started DESC", (ids,))
             return {row[0]: row[1:] for row in cursor.fetchall()}
 
         return self._do(latest)
