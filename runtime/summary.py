@@ -48,7 +48,7 @@ class Summary:
         return {"ran": len(self.ran), "already_complete": self.complete_count, "failed": len(self.failed),
                 "blocked": len(self.blocked), "missing_external": len(self.missing_external),
                 "skipped_locked": len(self.skipped_locked), "interrupted": len(self.interrupted),
-                **({"done_elsewhere": len(self.done_elsewhere)} if self.done_elsewhere else {})}
+                **({"ran_elsewhere": len(self.done_elsewhere)} if self.done_elsewhere else {})}
 
 
 # ---------------------------------------------------------------------------- summary

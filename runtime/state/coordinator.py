@@ -469,8 +469,10 @@ class PostgresState(StateStore):
                         cursor.execute("DELETE FROM flow_resources WHERE owner = %s", (owner,)),
                         cursor.execute("DELETE FROM flow_claims WHERE owner = %s", (owner,)),
                         cursor.execute("DELETE FROM flow_owners WHERE owner = %s", (owner,))))
-                    self.owner = None
         finally:
+            # once only: what could not be written is lost, and the lease runs out by itself
+            self.owner = None
+            self._held.clear()
             self._rows, self._starts, self._ended, self._releases = [], {}, [], []
             self._drop()
 
