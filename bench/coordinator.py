@@ -71,7 +71,7 @@ def store_costs(url: str, tasks: int) -> dict:
 
 
 def make_project(directory: str, shared: str, tasks: int) -> None:
-    first = datetime.date(2000, 1, 1)
+    first = datetime.date(1980, 1, 1)  # 10,000+ days, all in the past
     last = first + datetime.timedelta(days=tasks - 1)
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "Flowfile"), "w") as handle:

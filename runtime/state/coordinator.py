@@ -75,6 +75,7 @@ _LIVE = "EXISTS (SELECT 1 FROM flow_owners o WHERE o.owner = {0} AND o.expires >
 _CLAIM = ("INSERT INTO flow_claims AS c (key, owner) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
           " SET owner = EXCLUDED.owner, claimed_at = now()"
           " WHERE c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner") + " RETURNING 1")
+_PREPARE_CLAIM = "PREPARE flow_claim (text, text) AS " + _CLAIM.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _HELD_ELSEWHERE = ("SELECT c.key FROM flow_claims c WHERE c.key = ANY(%s) AND c.owner <> %s AND "
                    + _LIVE.format("c.owner"))
 _RUN_COLUMNS = ("id", "started", "finished", "command", "targets", "status", "counts", "host", "pid")
@@ -161,6 +162,9 @@ class PostgresState(StateStore):
         conn = psycopg2.connect(self.dsn or "", connect_timeout=CONNECT_TIMEOUT, application_name="flow coordinator")
         try:
             _ensure_schema(conn)
+            with conn.cursor() as cursor:  # planned once per connection: planning cost more than running it
+                cursor.execute(_PREPARE_CLAIM)
+            conn.commit()
         except BaseException:
             conn.close()
             raise
@@ -263,7 +267,7 @@ class PostgresState(StateStore):
         owner = self._ensure_owner()
 
         def claim(cursor):
-            cursor.execute(_CLAIM, (key, owner))
+            cursor.execute("EXECUTE flow_claim (%s, %s)", (key, owner))
             return cursor.fetchone() is not None
 
         if self._do(claim, single=True):
