@@ -219,3 +219,18 @@ def test_open_state_picks_the_coordinator_from_the_environment_or_the_flowfile(t
     monkeypatch.setenv("FLOW_LEASE_SECONDS", "soon")
     with pytest.raises(StateError, match="FLOW_LEASE_SECONDS must be a number of seconds"):
         open_state(str(tmp_path))
+
+
+def test_a_process_whose_lease_ran_out_registers_again_and_says_so(stores):
+    a = stores(lease=1.0)
+    assert a.try_lock("k1")
+    first_owner, renewer = a.owner, a._renewer
+    # a stall longer than the lease, as the database sees it
+    a._do(lambda cursor: cursor.execute("UPDATE flow_owners SET expires = now() - interval '1 second'"
+                                        " WHERE owner = %s", (first_owner,)))
+    wait_for(lambda: renewer.lost, "the renewer to find the lease gone")
+    b = stores()
+    assert b.try_lock("k1")  # free for the taking: a's lease ran out
+    assert a.try_lock("k2")
+    assert a.owner != first_owner
+    assert any("lost its lease" in line and "1 task " in line for line in a.warnings())

@@ -226,3 +226,20 @@ def test_a_coordinator_restart_stops_the_build_in_one_line_and_the_rerun_complet
     assert code == 0, out + err
     assert "* 2 ran" in out
     assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
+
+
+def test_a_coordinator_restart_within_the_wait_is_ridden_out(hosts, own_server, monkeypatch):
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "120")
+    project = hosts(1)
+    build = start_flow(project, "build", "-j", "4", "six")
+    wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
+    own_server.pause()
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass  # the four end while the coordinator is down; the build retries its next claim
+    wait_for(lambda: len(lines(hosts.shared, "runs")) == 4, "the four to end")
+    own_server.resume()
+    code, out, err = finish(build)
+    assert code == 0, out + err
+    assert "* 6 ran" in out and "warning" not in err
+    assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
