@@ -27,6 +27,14 @@ class StateStore:
         """Release a lock this process holds."""
         raise NotImplementedError
 
+    def taken_over(self, key: str) -> bool:
+        """Whether another process held this lock before this one took it, so it may have finished the task.
+
+        The executor then re-checks the output even for a Target that skips the re-check after a
+        lock (object stores). False here: local locks leave no trace.
+        """
+        return False
+
     # ------------------------------------------------------------------ resources
 
     def try_take_resources(self, holder: str, amounts: dict, limits: dict) -> bool:

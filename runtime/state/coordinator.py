@@ -4,7 +4,9 @@ Each process registers an *owner* row (a random token, its host and pid) whose `
 forward from a background thread, one UPDATE for all it holds. A task is claimed by inserting or
 taking over its row in `flow_claims` (keyed by the task's lock key): a row is taken over only when
 it is free or its owner's lease has run out, so the tasks of a process that died go to another
-once its lease ends. A claim is released, and the attempt's history written, in one transaction
+once its lease ends. Released rows stay (owner NULL): a claim that takes over a row tells the
+executor another process may have finished the task, so it re-checks the output even where a
+Target skips that re-check (object stores). A claim is released, and the attempt's history written, in one transaction
 fenced by the owner token: a process whose lease ran out cannot release, or overwrite, a claim
 that another took over, and says so (`warnings`). Every time is the database's clock, so hosts
 need not agree on the time.
@@ -49,7 +51,7 @@ CREATE TABLE IF NOT EXISTS flow_owners (
     owner text PRIMARY KEY, host text, pid integer, run_id bigint,
     started timestamptz NOT NULL DEFAULT now(), expires timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS flow_claims (
-    key text PRIMARY KEY, owner text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now());
+    key text PRIMARY KEY, owner text, claimed_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS flow_claims_owner ON flow_claims (owner);
 CREATE TABLE IF NOT EXISTS flow_runs (
     id bigserial PRIMARY KEY, started double precision, finished double precision, command text,
@@ -74,7 +76,8 @@ _LAST_TABLE = "flow_resources"
 _LIVE = "EXISTS (SELECT 1 FROM flow_owners o WHERE o.owner = {0} AND o.expires > now())"
 _CLAIM = ("INSERT INTO flow_claims AS c (key, owner) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
           " SET owner = EXCLUDED.owner, claimed_at = now()"
-          " WHERE c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner") + " RETURNING 1")
+          " WHERE c.owner IS NULL OR c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner")
+          + " RETURNING xmax = 0")  # true: a new row, so no other process ever claimed the task
 _PREPARE_CLAIM = "PREPARE flow_claim (text, text) AS " + _CLAIM.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _HELD_ELSEWHERE = ("SELECT c.key FROM flow_claims c WHERE c.key = ANY(%s) AND c.owner <> %s AND "
                    + _LIVE.format("c.owner"))
@@ -142,6 +145,7 @@ class PostgresState(StateStore):
         self._held: dict = {}  # key -> owner token it was claimed under
         self._refused: set = set()  # keys another process held when last asked
         self._free: set = set()  # refused keys the last refresh found free
+        self._taken_over: set = set()  # held keys whose row another process had claimed before
         self._refreshed_at = float("-inf")
         self._rows: list = []
         self._starts: dict = {}
@@ -268,10 +272,14 @@ class PostgresState(StateStore):
 
         def claim(cursor):
             cursor.execute("EXECUTE flow_claim (%s, %s)", (key, owner))
-            return cursor.fetchone() is not None
+            row = cursor.fetchone()
+            return None if row is None else row[0]
 
-        if self._do(claim, single=True):
+        fresh = self._do(claim, single=True)
+        if fresh is not None:
             self._held[key] = owner
+            if not fresh:
+                self._taken_over.add(key)
             self._refused.discard(key)
             self._free.discard(key)
             return True
@@ -292,8 +300,13 @@ class PostgresState(StateStore):
         self._free = set(keys) - still
         self._refreshed_at = self._clock()
 
+    def taken_over(self, key: str) -> bool:
+        """Whether the claim just taken had been another process's (released or expired): it may have finished it."""
+        return key in self._taken_over
+
     def unlock(self, key: str) -> None:
         """Release the claim with the next batch (the attempt's history row goes in the same transaction)."""
+        self._taken_over.discard(key)
         owner = self._held.pop(key, None)
         if owner is None:
             return
@@ -420,8 +433,8 @@ class PostgresState(StateStore):
                 released = set()
                 if releases:
                     # fenced: only claims still ours go; a claim another process took over stays its own
-                    cursor.execute("DELETE FROM flow_claims c USING unnest(%s::text[], %s::text[]) AS r(key, owner)"
-                                   " WHERE c.key = r.key AND c.owner = r.owner RETURNING c.key",
+                    cursor.execute("UPDATE flow_claims c SET owner = NULL FROM unnest(%s::text[], %s::text[])"
+                                   " AS r(key, owner) WHERE c.key = r.key AND c.owner = r.owner RETURNING c.key",
                                    ([r[0] for r in releases], [r[1] for r in releases]))
                     released = {row[0] for row in cursor.fetchall()}
                 return released
@@ -477,7 +490,7 @@ class PostgresState(StateStore):
                 if owner is not None:
                     self._do(lambda cursor: (
                         cursor.execute("DELETE FROM flow_resources WHERE owner = %s", (owner,)),
-                        cursor.execute("DELETE FROM flow_claims WHERE owner = %s", (owner,)),
+                        cursor.execute("UPDATE flow_claims SET owner = NULL WHERE owner = %s", (owner,)),
                         cursor.execute("DELETE FROM flow_owners WHERE owner = %s", (owner,))))
         finally:
             # once only: what could not be written is lost, and the lease runs out by itself

@@ -234,3 +234,13 @@ def test_a_process_whose_lease_ran_out_registers_again_and_says_so(stores):
     assert a.try_lock("k2")
     assert a.owner != first_owner
     assert any("lost its lease" in line and "1 task " in line for line in a.warnings())
+
+
+def test_a_claim_that_another_process_had_says_so_so_the_output_is_checked_again(stores):
+    a, b = stores(), stores(clock=Clock())
+    assert a.try_lock("s3://bucket/day_1.txt") and not a.taken_over("s3://bucket/day_1.txt")
+    a.unlock("s3://bucket/day_1.txt")
+    a._flush()
+    assert b.try_lock("s3://bucket/day_1.txt") and b.taken_over("s3://bucket/day_1.txt")
+    b.unlock("s3://bucket/day_1.txt")
+    assert not b.taken_over("s3://bucket/day_1.txt")

@@ -243,3 +243,28 @@ def test_a_coordinator_restart_within_the_wait_is_ridden_out(hosts, own_server, 
     assert code == 0, out + err
     assert "* 6 ran" in out and "warning" not in err
     assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
+
+
+S3_FLOWFILE = '''
+rule day(date: date):
+    output: "s3://{bucket}/days/day_{{date}}.txt"
+    python: acts.day
+
+target month: day(d) for d in days(2012-05-01 .. 2012-05-31)
+'''
+
+
+def test_processes_sharing_s3_outputs_run_each_task_once(hosts, s3_server, s3_bucket, monkeypatch):
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    projects = [hosts(n) for n in range(2)]
+    for project in projects:  # object-store outputs skip the re-check after a local lock: a claim that
+        with open(os.path.join(project, "Flowfile"), "w") as handle:  # another process had says when it is due
+            handle.write(textwrap.dedent(S3_FLOWFILE.format(bucket=s3_bucket)))
+    processes = [start_flow(project, "build", "-j", "2", "month") for project in projects]
+    for code, out, err in [finish(process) for process in processes]:
+        assert code == 0, out + err
+    ran = lines(hosts.shared, "runs")
+    assert len(ran) == 31 and set(ran.values()) == {1}, ran
+    listed = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="days/")
+    assert listed["KeyCount"] == 31
