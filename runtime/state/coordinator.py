@@ -12,8 +12,9 @@ that another took over, and says so (`warnings`). Every time is the database's c
 need not agree on the time.
 
 Round trips: one per task claimed (a single INSERT ... ON CONFLICT), none for a task another
-process holds until the next poll (one query for every refused task), and releases, attempts
-and running rows written together, once a second or per 5,000 rows, like the local history.
+process holds until the next poll (one query for every refused task, twice a second), and
+releases, attempts and running rows written together in one transaction, once a second or per
+5,000 rows like the local history, or within a quarter second of a release (others may wait for it).
 psycopg2 is imported on first use.
 """
 
@@ -39,7 +40,9 @@ DEFAULT_LEASE = 30.0
 # How long a build keeps retrying a coordinator it lost (a database restart) before it stops.
 DEFAULT_WAIT = 30.0
 # How often the tasks other processes hold are asked about again, in one query.
-REFRESH_SECONDS = 1.0
+REFRESH_SECONDS = 0.5
+# Releases wait at most this long for their batch: other processes may be waiting for them.
+RELEASE_AGE = 0.25
 RECONNECT_PAUSE = 0.5
 CONNECT_TIMEOUT = 10
 # Rows per INSERT statement when a batch is written.
@@ -152,6 +155,7 @@ class PostgresState(StateStore):
         self._ended: list = []
         self._releases: list = []  # (key, owner token)
         self._first_at = 0.0
+        self._first_release_at = 0.0
         self._renewer: Optional[_Renewer] = None
         self._problems: list = []
 
@@ -312,6 +316,8 @@ class PostgresState(StateStore):
             return
         with self._lock:
             self._note_buffered()
+            if not self._releases:
+                self._first_release_at = self._clock()
             self._releases.append((key, owner))
 
     # ------------------------------------------------------------------ resources
@@ -400,7 +406,9 @@ class PostgresState(StateStore):
                 self._flush()
 
     def due_at(self) -> Optional[float]:
-        if self._rows or self._starts or self._ended or self._releases:
+        if self._releases:
+            return min(self._first_at + self.max_age, self._first_release_at + RELEASE_AGE)
+        if self._rows or self._starts or self._ended:
             return self._first_at + self.max_age
         return None
 
