@@ -157,6 +157,10 @@ def test_another_process_waits_for_a_running_task_and_its_summary_names_it(hosts
     first, second, third = hosts(1), hosts(2), hosts(3)
     holder = start_flow(first, "build", "-j", "2", "pair")
     wait_for(lambda: len(lines(hosts.shared, "started")) == 2, "both held tasks to start")
+    host = os.uname().nodename
+    # what each process is running now, seen from another host's copy of the project
+    wait_for(lambda: all(f"    running on {host}: held(2012-04-0{d})" in flow(third, "log").stdout for d in (1, 2)),
+             "flow log to show the running tasks")
     code, out, err = finish(start_flow(third, "build", "--no-wait", "-k", "pair"))
     assert code == 1, out + err
     assert "* 2 were skipped: another flow was running them:" in out and "held(2012-04-01 .. 2012-04-02)" in out
