@@ -20,6 +20,7 @@ psycopg2 is imported on first use.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -41,6 +42,9 @@ DEFAULT_LEASE = 30.0
 DEFAULT_WAIT = 30.0
 # How often the tasks other processes hold are asked about again, in one query.
 REFRESH_SECONDS = 0.5
+# At most this many refused tasks are asked about in one query (a 100,000-task backfill over
+# four processes leaves each waiting on most of them).
+REFRESH_BATCH = 2_000
 # Releases wait at most this long for their batch: other processes may be waiting for them.
 RELEASE_AGE = 0.25
 RECONNECT_PAUSE = 0.5
@@ -146,7 +150,7 @@ class PostgresState(StateStore):
         self._conn = None
         self._lock = threading.RLock()  # the main connection and the buffers
         self._held: dict = {}  # key -> owner token it was claimed under
-        self._refused: set = set()  # keys another process held when last asked
+        self._refused: dict = {}  # keys another process held when last asked, in the order first refused
         self._free: set = set()  # refused keys the last refresh found free
         self._taken_over: set = set()  # held keys whose row another process had claimed before
         self._refreshed_at = float("-inf")
@@ -284,16 +288,21 @@ class PostgresState(StateStore):
             self._held[key] = owner
             if not fresh:
                 self._taken_over.add(key)
-            self._refused.discard(key)
+            self._refused.pop(key, None)
             self._free.discard(key)
             return True
-        self._refused.add(key)
+        self._refused[key] = None
         self._free.discard(key)
         return False
 
     def _refresh(self) -> None:
-        """Ask once which refused tasks are still held by a live process; the others may be claimed."""
-        keys = list(self._refused)
+        """Ask once which refused tasks are still held by a live process; the others may be claimed.
+
+        At most REFRESH_BATCH keys a time, the longest refused first (in a backfill they end
+        first); those still held go to the back, so a long task never hides the others.
+        """
+        refused = self._refused
+        keys = list(itertools.islice(refused, REFRESH_BATCH))
         owner = self.owner or ""
 
         def held(cursor):
@@ -302,6 +311,11 @@ class PostgresState(StateStore):
 
         still = self._do(held, single=True)
         self._free = set(keys) - still
+        if len(refused) > len(keys):
+            for key in keys:
+                if key in still:
+                    del refused[key]
+                    refused[key] = None
         self._refreshed_at = self._clock()
 
     def taken_over(self, key: str) -> bool:

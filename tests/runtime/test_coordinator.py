@@ -244,3 +244,19 @@ def test_a_claim_that_another_process_had_says_so_so_the_output_is_checked_again
     assert b.try_lock("s3://bucket/day_1.txt") and b.taken_over("s3://bucket/day_1.txt")
     b.unlock("s3://bucket/day_1.txt")
     assert not b.taken_over("s3://bucket/day_1.txt")
+
+
+def test_refused_tasks_are_asked_about_in_batches_longest_refused_first(stores, monkeypatch):
+    from flow.runtime.state import coordinator
+
+    monkeypatch.setattr(coordinator, "REFRESH_BATCH", 2)
+    clock = Clock()
+    a, b = stores(), stores(clock=clock)
+    for key in ("k1", "k2", "k3"):
+        assert a.try_lock(key) and not b.try_lock(key)
+    a.unlock("k3")
+    a._flush()
+    clock.now += REFRESH_SECONDS
+    assert not b.try_lock("k1") and not b.try_lock("k3")  # k1 and k2 were asked about: still held
+    clock.now += REFRESH_SECONDS
+    assert b.try_lock("k3")  # its turn came
