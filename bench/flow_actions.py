@@ -2,7 +2,7 @@
 
 The Flowfiles written by bench/workload_to_flowfile.py name this module (`flow_actions.write_fixed`);
 bench/flow.sh copies it next to each generated Flowfile, whose directory flow puts on sys.path.
-`burn` is the CPU-bound action of bench/parallel.py.
+`burn` is the CPU-bound action of bench/parallel.py, `wait_then_write` the I/O-bound one of bench/coordinator.py.
 """
 
 from __future__ import annotations
@@ -34,3 +34,12 @@ def burn(output: str) -> None:
             x += i * i
     with open(output, "w", encoding="utf-8") as handle:
         handle.write(f"{started:.6f} {time.time():.6f} {os.getpid()} {x}\n")  # when and where it ran
+
+
+def wait_then_write(output: str) -> None:
+    """Sleep FLOW_WAIT_SECONDS (default 0.05) as an I/O-bound task would, then write the fixed file."""
+    import os
+    import time
+
+    time.sleep(float(os.environ.get("FLOW_WAIT_SECONDS", "0.05")))
+    write_fixed(output)

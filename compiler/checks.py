@@ -64,6 +64,7 @@ class CheckedFlowfile:
     spark: dict = field(default_factory=dict)
     storage: dict = field(default_factory=dict)  # scheme -> {setting: text}, from the `storage:` block
     database: Optional[str] = None
+    coordinator: Optional[str] = None  # a PostgreSQL URL without a password, or "$VARIABLE" naming one
     warnings: list = field(default_factory=list)
     relative_ranges: dict = field(default_factory=dict)  # name -> (clock environment -> list of values)
     timezone: str = "UTC"  # the zone of the clock that says whether a period has ended
@@ -160,6 +161,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
     spark = _check_spark(flowfile.spark, errors)
     storage = _check_storage(flowfile.storage, errors)
     timezone = _check_timezone(flowfile.timezone, errors)
+    coordinator = _check_coordinator(flowfile.coordinator, errors)
     if errors:
         raise FlowCheckError(errors)
     return CheckedFlowfile(
@@ -181,6 +183,7 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
         resources=limits,
         target_priorities=target_priorities,
         uses_priority=bool(target_priorities) or any(info.priority for info in infos.values()),
+        coordinator=coordinator,
     )
 
 
@@ -202,6 +205,35 @@ def _check_timezone(timezone, errors: list) -> str:
                             hint="an IANA name such as \"UTC\", \"Europe/Paris\" or \"America/New_York\""))
         return "UTC"
     return name
+
+
+_VARIABLE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
+_PASSWORD_IN_URL = re.compile(r"^postgres(?:ql)?://[^/@?]*:[^/?]*@|[?&]password=", re.IGNORECASE)
+_PASSWORD_IN_PAIRS = re.compile(r"(?:^|\s)password\s*=", re.IGNORECASE)
+_COORDINATOR_HINT = ('a PostgreSQL URL such as "postgresql://flow@db.example.com/flow" (the password from'
+                     ' PGPASSWORD or ~/.pgpass), or "$NAME", an environment variable that holds one')
+
+
+def _check_coordinator(coordinator, errors: list) -> Optional[str]:
+    """The `coordinator:` setting: a libpq URL or key=value string without a password, or `$VARIABLE`."""
+    if coordinator is None:
+        return None
+    value, span = coordinator
+    if value.startswith("$"):
+        if not _VARIABLE.fullmatch(value):
+            errors.append(error("E705", f"coordinator '{value}' is not an environment variable name", span,
+                                hint=_COORDINATOR_HINT))
+            return None
+        return value
+    is_url = value.lower().startswith(("postgres://", "postgresql://"))
+    if not is_url and "=" not in value:
+        errors.append(error("E705", f"coordinator '{value}' is neither a PostgreSQL URL nor $VARIABLE", span,
+                            hint=_COORDINATOR_HINT))
+        return None
+    if _PASSWORD_IN_URL.search(value) if is_url else _PASSWORD_IN_PAIRS.search(value):
+        errors.append(error("E705", "the coordinator setting holds a password", span, hint=_COORDINATOR_HINT))
+        return None
+    return value
 
 
 def _unique(items, kind: str, errors: list) -> dict:

@@ -318,4 +318,5 @@ class Flowfile:
     timezone: Optional[tuple[str, Span]] = None  # `timezone: "Europe/Paris"`: the clock of open periods
     storage: tuple[Setting, ...] = ()  # `storage:` block: per URL scheme, settings that are not secrets
     resources: tuple[Setting, ...] = ()  # top-level `resources: postgres=1`: the limits, one Setting per name
+    coordinator: Optional[tuple[str, Span]] = None  # `coordinator:` a PostgreSQL URL or "$VARIABLE" naming one
     suppressions: dict = field(default_factory=dict)  # line -> set of lint codes silenced there

@@ -88,6 +88,7 @@ def parse(text: str, path: str = "Flowfile") -> n.Flowfile:
         timezone=flowfile.timezone,
         storage=flowfile.storage,
         resources=flowfile.resources,
+        coordinator=flowfile.coordinator,
         suppressions=find_suppressions(text),
     )
 
@@ -686,6 +687,9 @@ class ToNodes(Transformer):
     def database_decl(self, meta, children):
         return ("database", self._unquote(children[0]), self._tspan(children[0]))
 
+    def coordinator_decl(self, meta, children):
+        return ("coordinator", self._unquote(children[0]), self._tspan(children[0]))
+
     def timezone_decl(self, meta, children):
         return ("timezone", _unquote(children[0]), self._tspan(children[0]))
 
@@ -697,7 +701,7 @@ class ToNodes(Transformer):
 
     def start(self, meta, children):
         rules, ranges, targets = [], [], []
-        default = database = timezone = None
+        default = database = timezone = coordinator = None
         spark: tuple = ()
         storage: tuple = ()
         resources: tuple = ()
@@ -716,12 +720,14 @@ class ToNodes(Transformer):
                 database = (child[1], child[2])
             elif child[0] == "timezone":
                 timezone = (child[1], child[2])
+            elif child[0] == "coordinator":
+                coordinator = (child[1], child[2])
             elif child[0] == "spark":
                 spark = spark + child[1]
             elif child[0] == "storage":
                 storage = storage + child[1]
         return n.Flowfile(self.path, tuple(rules), tuple(ranges), tuple(targets), default, spark, database,
-                          timezone=timezone, storage=storage, resources=resources)
+                          timezone=timezone, storage=storage, resources=resources, coordinator=coordinator)
 
 
 def _settings_value(value):

@@ -182,9 +182,10 @@ class Executor:
                     self.plan.finished(task, False)
                 return
             self._keys[task] = key
-            # another flow may have completed it between our plan and our lock
-            # (a transactional target's action re-checks under its own lock)
-            if task not in self.forced and not target.transactional and target.recheck_after_lock:
+            # another flow may have completed it between our plan and our lock (a transactional
+            # target's action re-checks under its own lock; a coordinator knows when it may have)
+            if task not in self.forced and not target.transactional and (target.recheck_after_lock
+                                                                         or locks.taken_over(key)):
                 if target.complete([task]):
                     self._unlock(task)
                     self.events.task_finished(TaskEvent("complete", task, 1, time.time()))

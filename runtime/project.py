@@ -83,7 +83,7 @@ class Project:
         if self._state is None:
             from .state import open_state
 
-            self._state = open_state(self.flow_dir)
+            self._state = open_state(self.flow_dir, self.checked.coordinator)
         return self._state
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ class Summary:
     blocked: dict = field(default_factory=dict)  # task -> the failed or missing task that blocked it
     missing_external: list = field(default_factory=list)  # external tasks whose output does not exist
     skipped_locked: list = field(default_factory=list)  # another flow process was running them
+    done_elsewhere: list = field(default_factory=list)  # another flow process ran them while this one waited
     interrupted: list = field(default_factory=list)
     elapsed: float = 0.0
     exit_code: int = 0
@@ -39,13 +40,15 @@ class Summary:
     @property
     def scheduled(self) -> int:
         return (len(self.ran) + self.complete_count + len(self.failed) + len(self.blocked)
-                + len(self.missing_external) + len(self.skipped_locked) + len(self.interrupted))
+                + len(self.missing_external) + len(self.skipped_locked) + len(self.interrupted)
+                + len(self.done_elsewhere))
 
     def counts(self) -> dict:
         """Outcome -> number of tasks: what History.finish_run stores."""
         return {"ran": len(self.ran), "already_complete": self.complete_count, "failed": len(self.failed),
                 "blocked": len(self.blocked), "missing_external": len(self.missing_external),
-                "skipped_locked": len(self.skipped_locked), "interrupted": len(self.interrupted)}
+                "skipped_locked": len(self.skipped_locked), "interrupted": len(self.interrupted),
+                **({"ran_elsewhere": len(self.done_elsewhere)} if self.done_elsewhere else {})}
 
 
 # ---------------------------------------------------------------------------- summary
@@ -68,6 +71,7 @@ def render_summary(summary: Summary) -> str:
 
     section(summary.ran, "ran", "ran")
     section(summary.already_complete, "was already complete", "were already complete")
+    section(summary.done_elsewhere, "was run by another flow process", "were run by another flow process")
     section(summary.failed, "failed", "failed")
     if summary.blocked:
         section(list(summary.blocked), "was blocked by a failed or missing dependency",

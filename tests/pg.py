@@ -117,16 +117,8 @@ class Server:
         os.unlink(pwfile)
         for attempt in range(3):
             self.port = _free_port()
-            # fsync off: the tests check transactions against killed clients, not power cuts.
-            options = (
-                f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.base} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
-            )
             try:
-                self._run(
-                    os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-l", self.log,
-                    "-o", options, "-w", "-t", "60", "start",
-                )
+                self._start_server()
                 break
             except ServerError:
                 if attempt == 2:
@@ -134,6 +126,25 @@ class Server:
                 time.sleep(0.2)
         self.url = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/postgres"
         return self
+
+    def _start_server(self) -> None:
+        # fsync off: the tests check transactions against killed clients, not power cuts.
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.base} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        )
+        self._run(
+            os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-l", self.log,
+            "-o", options, "-w", "-t", "60", "start",
+        )
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: every connection is cut) and keep its data, for `resume`."""
+        self._run(os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port, with its data."""
+        self._start_server()
 
     def _log_tail(self) -> str:
         try:

@@ -161,18 +161,22 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     if any(t.info.node.action.kind in ("sql", "load") for t in to_run):
         project.database.url()  # an embedded server starts here, before any worker connects to it
     project.targets.sweep(to_run)
-    state = project.state()
     rules_to_run: dict = {}
     for task in to_run:
         rules_to_run[task.name] = rules_to_run.get(task.name, 0) + 1
     from ..resources import ResourceError
 
     try:
+        state = project.state()  # a coordinator named by an unset variable is refused here
         pool = _resource_pool(project, [project.checked.rules[name] for name in rules_to_run], options.resources,
                               state)
     except ResourceError as exc:  # limits that cannot be read, or smaller than a task to run needs
+        state.close()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (StateError, OSError) as exc:
+        print(f"error: {_state_problem(exc, project.flow_dir)}", file=sys.stderr)
+        return EXIT_FAILED
     plan_counts = {"tasks": len(to_run), "complete": len(finished), "jobs": options.jobs, "rules": rules_to_run}
     try:
         run_id = state.start_run(command, [t.id for t in roots], plan_counts)
@@ -212,27 +216,38 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     _report_missing(reporter, missing)
     started = time.monotonic()
     problems: list = []
+    lost = None  # the coordinator, gone for longer than its wait: the build stops
     try:
-        outcome = executor.run()
-        summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
-        reporter.build_finished(summary)
-        if event_log is not None:
-            event_log.run_finished(code, _status_word(code), summary.counts(), plan.blocked, summary.elapsed)
         try:
-            state.record_blocked(run_id, plan.blocked)
-            state.finish_run(run_id, _status_word(code), summary.counts())
-            state.retain(project.settings["history.keep_runs"], project.settings["history.keep_days"], project.log_dir)
-        except (StateError, OSError) as exc:  # a full disk must not turn a finished build into a crash
-            problems.append(str(exc))
-        if notifier is not None:
-            problems.extend(notifier.send(summary, code, run_id))
+            outcome = executor.run()
+        except StateError as exc:
+            lost = str(exc)
+            code = EXIT_FAILED
+        else:
+            summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
+            reporter.build_finished(summary)
+            if event_log is not None:
+                event_log.run_finished(code, _status_word(code), summary.counts(), plan.blocked, summary.elapsed)
+            try:
+                state.record_blocked(run_id, plan.blocked)
+                state.finish_run(run_id, _status_word(code), summary.counts())
+                state.retain(project.settings["history.keep_runs"], project.settings["history.keep_days"],
+                             project.log_dir)
+            except (StateError, OSError) as exc:  # a full disk must not turn a finished build into a crash
+                problems.append(str(exc))
+            if notifier is not None:
+                problems.extend(notifier.send(summary, code, run_id))
     finally:
         reporter.close()  # also on an unexpected error: the live display must give the terminal back
         try:
             state.close()
         except StateError as exc:
-            problems.append(str(exc))
+            if lost is None:
+                problems.append(str(exc))
+        problems.extend(state.warnings())
         _warn(problems)
+    if lost is not None:
+        print(f"error: {lost}; tasks it was running were stopped, run the build again", file=sys.stderr)
     return code
 
 
@@ -429,7 +444,8 @@ def _summarise(plan, outcome, finished, missing, elapsed):
         code = EXIT_OK
     summary = Summary(
         ran=list(outcome.ran),
-        already_complete=len(finished) + len(outcome.done_elsewhere),
+        already_complete=len(finished),
+        done_elsewhere=list(outcome.done_elsewhere),
         failed=failed,
         blocked=blocked,
         missing_external=list(missing),

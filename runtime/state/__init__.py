@@ -2,9 +2,9 @@
 
 `StateStore` is the interface the executor and the commands use; `LocalState` (local.py: SQLite
 history in `.flow/history.sqlite`, fcntl byte-range locks in `.flow/locks`) is the first
-implementation, for flow processes on one host. A store that several hosts share (PostgreSQL:
-history tables, advisory locks or leases) is one more class here plus its tests; nothing in the
-executor changes. `open_state(project)` picks the store.
+implementation, for flow processes on one host; `PostgresState` (coordinator.py: claims with
+leases, resources and history in one PostgreSQL database) is shared by flow processes on many
+hosts. `open_state(flow_dir, coordinator)` picks the store.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Optional
 class StateStore:
     """Runs, attempts and task locks of one project. Writes of attempts may be buffered."""
 
+    shared = False  # True when flow processes on other hosts share it (their runs show in the history)
+
     # ------------------------------------------------------------------ locks
 
     def try_lock(self, key: str) -> bool:
@@ -24,6 +26,14 @@ class StateStore:
     def unlock(self, key: str) -> None:
         """Release a lock this process holds."""
         raise NotImplementedError
+
+    def taken_over(self, key: str) -> bool:
+        """Whether another process held this lock before this one took it, so it may have finished the task.
+
+        The executor then re-checks the output even for a Target that skips the re-check after a
+        lock (object stores). False here: local locks leave no trace.
+        """
+        return False
 
     # ------------------------------------------------------------------ resources
 
@@ -97,12 +107,35 @@ class StateStore:
         """The failed and timed-out attempts of a run, as dicts."""
         return []
 
+    def running_now(self) -> list:
+        """The attempts under way in every live process, as dicts (run_id, task_id, host, started)."""
+        return []
+
+    def built_by(self, task_ids: list) -> dict:
+        """task_id -> the host of its latest attempt (only a shared store has more than one host)."""
+        return {}
+
+    def warnings(self) -> list:
+        """Problems worth a line after the build (a lost lease), as text."""
+        return []
+
     def close(self) -> None:
         """Write what is buffered, release every lock, close files and connections."""
 
 
-def open_state(flow_dir: str) -> StateStore:
-    """The state store of the project whose state directory is `flow_dir` (nothing is created until written)."""
+def open_state(flow_dir: str, coordinator: Optional[str] = None) -> StateStore:
+    """The state store of the project whose state directory is `flow_dir` (nothing is created until written).
+
+    With a coordinator (FLOW_COORDINATOR_URL, or the Flowfile's `coordinator:` setting given
+    here) it is the shared PostgreSQL store; StateError when the setting names an unset variable.
+    """
+    from .coordinator import coordinator_dsn
+
+    dsn = coordinator_dsn(coordinator)
+    if dsn is not None:
+        from .coordinator import PostgresState
+
+        return PostgresState(dsn)
     from .local import LocalState
 
     return LocalState(flow_dir)

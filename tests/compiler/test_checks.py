@@ -156,3 +156,23 @@ def test_external_and_missing_actions():
     found = errors('external rule e(d: date):\n    output: "{d}"\n    python: m.f\n'
                    'rule r(d: date):\n    output: "x{d}"\n')
     assert [code for code, _ in found] == ["E206", "E205"]
+
+
+RULE = 'rule r(d: date):\n    output: "x/{d}"\n    python: m.f\n'
+
+
+@pytest.mark.parametrize("value", ["postgresql://flow@db.example.com/flow", "host=db dbname=flow", "$FLOW_COORD"])
+def test_coordinator_takes_a_url_key_values_or_a_variable(value):
+    assert checked(f'coordinator: "{value}"\n' + RULE).coordinator == value
+
+
+@pytest.mark.parametrize("value, message", [
+    ("postgresql://flow:hunter2@db/flow", "the coordinator setting holds a password"),
+    ("postgresql://db/flow?password=hunter2", "the coordinator setting holds a password"),
+    ("host=db password=hunter2", "the coordinator setting holds a password"),
+    ("$1BAD", "coordinator '$1BAD' is not an environment variable name"),
+    ("db.example.com", "coordinator 'db.example.com' is neither a PostgreSQL URL nor $VARIABLE"),
+])
+def test_a_bad_coordinator_setting_is_refused(value, message):
+    found = errors(f'coordinator: "{value}"\n' + RULE)
+    assert found == [("E705", message)]

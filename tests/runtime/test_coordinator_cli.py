@@ -1,0 +1,274 @@
+"""Real `flow build` processes sharing one coordinator: each in its own copy of the project and directory (as
+hosts would be), writing into one shared output directory. Every action appends a line to a shared file
+(O_APPEND) when it has written its output, so a task that ran twice shows twice."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import textwrap
+
+import psycopg2
+import pytest
+
+from tests.serving import DEADLINE, flow, start_flow, wait_for
+
+ACTIONS = '''
+import os, time
+
+SHARED = os.environ["FLOW_TEST_SHARED"]
+
+
+def _note(name, text):
+    fd = os.open(os.path.join(SHARED, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def day(date, output):
+    time.sleep(0.01)  # a little work, so the processes overlap
+    with open(output, "w") as f:
+        f.write(f"day {date}\\n")
+    _note("runs", f"day({date}) {os.getpid()}\\n")
+
+
+def month(inputs, output, interval):
+    with open(output, "w") as f:
+        for path in inputs:
+            f.write(open(path).read())
+    _note("runs", f"month({interval}) {os.getpid()}\\n")
+
+
+def held(date, output):
+    # says it started, then runs until the test creates the file "release"
+    _note("started", f"held({date}) {os.getpid()}\\n")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(SHARED, "release")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(output, "w") as f:
+        f.write(f"held {date}\\n")
+    _note("runs", f"held({date}) {os.getpid()}\\n")
+'''
+
+FLOWFILE = '''
+rule day(date: date):
+    output: "{shared}/out/day_{{date}}.txt"
+    python: acts.day
+
+rule month(interval: interval):
+    requires: day(d) for d in interval
+    output: "{shared}/out/month_{{interval}}.txt"
+    python: acts.month
+
+rule held(date: date):
+    output: "{shared}/out/held_{{date}}.txt"
+    python: acts.held
+
+target quarter: month(m) for m in months(2012-01 .. 2012-03)
+target pair: held(d) for d in days(2012-04-01 .. 2012-04-02)
+target four: held(d) for d in days(2012-04-01 .. 2012-04-04)
+target six: held(d) for d in days(2012-04-01 .. 2012-04-06)
+'''
+
+QUARTER_TASKS = 31 + 29 + 31 + 3
+
+
+@pytest.fixture
+def hosts(tmp_path, monkeypatch, pg_dsn):
+    """A function making the n-th 'host': its own copy of the project; all share tmp_path/shared and the coordinator."""
+    shared = tmp_path / "shared"
+    (shared / "out").mkdir(parents=True)
+    monkeypatch.setenv("FLOW_TEST_SHARED", str(shared))
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", pg_dsn)
+    monkeypatch.setenv("FLOW_CACHE_DIR", str(tmp_path / "cache"))
+
+    def host(n: int) -> str:
+        directory = tmp_path / f"host{n}"
+        directory.mkdir()
+        (directory / "acts.py").write_text(ACTIONS)
+        (directory / "Flowfile").write_text(textwrap.dedent(FLOWFILE.format(shared=shared)))
+        return str(directory)
+
+    host.shared = str(shared)
+    return host
+
+
+def lines(shared: str, name: str) -> collections.Counter:
+    """task id -> how many times the shared file `name` says it (started, or ran to the end)."""
+    path = os.path.join(shared, name)
+    if not os.path.exists(path):
+        return collections.Counter()
+    with open(path) as handle:
+        return collections.Counter(line.split()[0] for line in handle if line.strip())
+
+
+def finish(process, timeout: float = 300):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaps counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def runs_in_coordinator(dsn: str) -> int:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT to_regclass('flow_runs') IS NOT NULL")
+            if not cursor.fetchone()[0]:
+                return 0
+            cursor.execute("SELECT count(*) FROM flow_runs")
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_three_hosts_share_one_backfill_and_each_task_runs_once(hosts):
+    projects = [hosts(n) for n in range(3)]
+    processes = [start_flow(p, "build", "-j", "2", "quarter") for p in projects]
+    results = [finish(process) for process in processes]
+    for code, out, err in results:
+        assert code == 0, out + err
+        assert "this build was successful" in out
+    ran = lines(hosts.shared, "runs")
+    assert len(ran) == QUARTER_TASKS
+    assert set(ran.values()) == {1}, [task for task, n in ran.items() if n > 1]
+    assert len(os.listdir(os.path.join(hosts.shared, "out"))) == QUARTER_TASKS
+    # every process's run is in the one history, with the host that ran it
+    log = flow(projects[0], "log")
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count("  success  flow build quarter  on ") == 3, log.stdout
+    assert "ran elsewhere" in log.stdout
+    status = flow(projects[1], "status", "quarter")
+    assert status.returncode == 0, status.stderr
+    assert f"month(2012-02)  [complete, ran on {os.uname().nodename}]" in status.stdout
+
+
+def test_another_process_waits_for_a_running_task_and_its_summary_names_it(hosts, pg_dsn):
+    first, second, third = hosts(1), hosts(2), hosts(3)
+    holder = start_flow(first, "build", "-j", "2", "pair")
+    wait_for(lambda: len(lines(hosts.shared, "started")) == 2, "both held tasks to start")
+    host = os.uname().nodename
+    # what each process is running now, seen from another host's copy of the project
+    wait_for(lambda: all(f"    running on {host}: held(2012-04-0{d})" in flow(third, "log").stdout for d in (1, 2)),
+             "flow log to show the running tasks")
+    code, out, err = finish(start_flow(third, "build", "--no-wait", "-k", "pair"))
+    assert code == 1, out + err
+    assert "* 2 were skipped: another flow was running them:" in out and "held(2012-04-01 .. 2012-04-02)" in out
+    waiter = start_flow(second, "build", "-j", "2", "pair")
+    wait_for(lambda: runs_in_coordinator(pg_dsn) == 3, "the waiting build to plan")
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass
+    assert finish(holder)[0] == 0
+    code, out, err = finish(waiter)
+    assert code == 0, out + err
+    assert "* 2 were run by another flow process:\n    - 2 held(2012-04-01 .. 2012-04-02)" in out
+    assert set(lines(hosts.shared, "runs").values()) == {1}
+
+
+def test_a_killed_process_s_tasks_are_taken_over_after_its_lease(hosts, monkeypatch):
+    monkeypatch.setenv("FLOW_LEASE_SECONDS", "3")
+    first, second = hosts(1), hosts(2)
+    killed = start_flow(first, "build", "-j", "2", "four")
+    started = wait_for(lambda: len(lines(hosts.shared, "started")) == 2 and lines(hosts.shared, "started"),
+                       "two held tasks to start")
+    os.killpg(killed.pid, signal.SIGKILL)  # the whole host goes: the main process first
+    killed.communicate(timeout=DEADLINE)
+    with open(os.path.join(hosts.shared, "started")) as handle:
+        worker_pids = [int(line.split()[1]) for line in handle]
+    wait_for(lambda: all(gone(pid) for pid in worker_pids), "the killed build's workers to stop")
+    assert lines(hosts.shared, "runs") == collections.Counter()
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass
+    code, out, err = finish(start_flow(second, "build", "-j", "2", "four"))
+    assert code == 0, out + err
+    assert "* 4 ran" in out
+    assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 5)})
+    # the two tasks the killed process had started ran again (its attempts were lost), no other twice
+    assert lines(hosts.shared, "started") == collections.Counter(
+        {task: 2 if task in started else 1 for task in (f"held(2012-04-0{d})" for d in range(1, 5))})
+    log = flow(second, "log")
+    assert "died (its lease on the coordinator ran out)  flow build four" in log.stdout, log.stdout
+
+
+@pytest.fixture
+def own_server():
+    from tests.pg import Server
+
+    server = Server().start()
+    yield server
+    server.stop()
+
+
+def test_a_coordinator_restart_stops_the_build_in_one_line_and_the_rerun_completes(hosts, own_server, monkeypatch):
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "2")
+    project = hosts(1)
+    build = start_flow(project, "build", "-j", "4", "six")
+    wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
+    own_server.pause()
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass  # the four end; the next claim finds the coordinator gone
+    code, out, err = finish(build)
+    assert code == 1, out + err
+    problems = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(problems) == 1, err
+    assert problems[0].startswith("error: the coordinator postgresql://flow:***@127.0.0.1:")
+    assert "cannot be reached" in problems[0] and "run the build again" in problems[0]
+    assert "Traceback" not in err and "flow-test-secret" not in err, err
+    own_server.resume()
+    code, out, err = finish(start_flow(project, "build", "-j", "4", "six"))
+    assert code == 0, out + err
+    assert "* 2 ran" in out
+    assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
+
+
+def test_a_coordinator_restart_within_the_wait_is_ridden_out(hosts, own_server, monkeypatch):
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "120")
+    project = hosts(1)
+    build = start_flow(project, "build", "-j", "4", "six")
+    wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
+    own_server.pause()
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass  # the four end while the coordinator is down; the build retries its next claim
+    wait_for(lambda: len(lines(hosts.shared, "runs")) == 4, "the four to end")
+    own_server.resume()
+    code, out, err = finish(build)
+    assert code == 0, out + err
+    assert "* 6 ran" in out and "warning" not in err
+    assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
+
+
+S3_FLOWFILE = '''
+rule day(date: date):
+    output: "s3://{bucket}/days/day_{{date}}.txt"
+    python: acts.day
+
+target month: day(d) for d in days(2012-05-01 .. 2012-05-31)
+'''
+
+
+def test_processes_sharing_s3_outputs_run_each_task_once(hosts, s3_server, s3_bucket, monkeypatch):
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    projects = [hosts(n) for n in range(2)]
+    for project in projects:  # object-store outputs skip the re-check after a local lock: a claim that
+        with open(os.path.join(project, "Flowfile"), "w") as handle:  # another process had says when it is due
+            handle.write(textwrap.dedent(S3_FLOWFILE.format(bucket=s3_bucket)))
+    processes = [start_flow(project, "build", "-j", "2", "month") for project in projects]
+    for code, out, err in [finish(process) for process in processes]:
+        assert code == 0, out + err
+    ran = lines(hosts.shared, "runs")
+    assert len(ran) == 31 and set(ran.values()) == {1}, ran
+    listed = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="days/")
+    assert listed["KeyCount"] == 31
