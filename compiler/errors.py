@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -110,12 +111,24 @@ def render(diagnostic: Diagnostic, sources: Optional[SourceCache] = None, show_c
             width = span.end_column - span.column
         else:
             width = max(len(expanded.rstrip()) - start, 1)
-        shown, start, width = _excerpt(expanded, start, width)
+        shown, start, width = _excerpt(_masked(expanded), start, width)
         out.append("    " + shown)
         out.append("    " + " " * start + "^" * max(width, 1))
     if diagnostic.hint:
         out.append(f"  hint: {diagnostic.hint}")
     return "\n".join(out)
+
+
+# A password written in a URL (`postgresql://user:secret@host`) or as `password=secret`: an error about
+# that line (a `coordinator:` or `database:` that must not hold one) must not print it again.
+_URL_PASSWORD = re.compile(r"(?<=://)([^\s/@\"']*:)([^\s\"']+)(?=@)")
+_KEY_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)([^\s\"']+)")
+
+
+def _masked(line: str) -> str:
+    """The line with every password replaced by as many asterisks, so that carets still line up."""
+    line = _URL_PASSWORD.sub(lambda m: m.group(1) + "*" * len(m.group(2)), line)
+    return _KEY_PASSWORD.sub(lambda m: m.group(1) + "*" * len(m.group(2)), line)
 
 
 # A source line longer than this is shown as an excerpt around the caret (a 4,000-digit number
