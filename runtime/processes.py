@@ -7,13 +7,20 @@ Linux gives a process two tools (prctl, through ctypes; elsewhere these calls do
 - PR_SET_CHILD_SUBREAPER: a process whose child dies inherits that child's orphans instead of
   init. A worker that is a subreaper sees every process an action started, even one that called
   setsid() to leave the worker's process group, and can kill them all.
+
+Programs (command and spark-submit actions) run on threads of the main process, which no parent
+watches: each gets a mark in its environment (`FLOW_BUILD=TOKEN`, inherited by all it starts),
+and a watchdog process (runtime/watchdog.py) kills every marked process when the build ends or
+its main process dies, even by SIGKILL, and even a daemon that called setsid().
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import threading
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -22,6 +29,12 @@ _PR_SET_CHILD_SUBREAPER = 36
 MAX_ROUNDS = 50
 
 _libc = None
+
+# The variable that marks a process as started by one build's programs (see program_environment).
+MARK = "FLOW_BUILD"
+WATCHDOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watchdog.py")
+_watchdog = None  # (the watchdog's Popen, the mark) while this build has started programs
+_watchdog_lock = threading.Lock()
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -91,3 +104,56 @@ def kill_children(exclude=()) -> int:
             except ChildProcessError:
                 pass
     return killed
+
+
+def program_environment() -> dict:
+    """What to add to a program's environment so that it and all it starts end with the build.
+
+    Starts the build's watchdog with the first program: one process per build, none for a build
+    that runs no program.
+    """
+    global _watchdog
+    if not sys.platform.startswith("linux"):
+        return {}  # the watchdog finds marked processes in /proc
+    with _watchdog_lock:
+        if _watchdog is None:
+            mark = f"{MARK}={os.getpid()}-{os.urandom(8).hex()}"
+            process = subprocess.Popen([sys.executable, "-S", "-E", WATCHDOG, mark], stdin=subprocess.PIPE,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                       start_new_session=True)  # Ctrl-C at the terminal must not reach it
+            _watchdog = (process, mark)
+        name, value = _watchdog[1].split("=", 1)
+        return {name: value}
+
+
+def end_programs(timeout: float = 60.0) -> None:
+    """Kill every process this build's programs left running (daemons too), and wait until they are gone."""
+    global _watchdog
+    with _watchdog_lock:
+        watchdog, _watchdog = _watchdog, None
+    if watchdog is None:
+        return
+    process = watchdog[0]
+    process.stdin.close()  # the watchdog's signal: it kills what carries the mark, then exits
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _forget_watchdog_in_child() -> None:
+    # A forked worker must not hold the watchdog's pipe open: its end of file is what says the main
+    # process died. The worker's copy is closed; the main process's stays.
+    global _watchdog, _watchdog_lock
+    _watchdog_lock = threading.Lock()  # another thread may have held it at the fork
+    if _watchdog is not None:
+        try:
+            _watchdog[0].stdin.close()
+        except OSError:
+            pass
+        _watchdog = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watchdog_in_child)

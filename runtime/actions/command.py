@@ -23,6 +23,7 @@ from flow.compiler import nodes as n
 from flow.compiler import types as t
 from flow.compiler.commands import Placeholder, settings, split
 from flow.compiler.expressions import ATTRIBUTES
+from flow.runtime import processes
 from flow.runtime.actions.base import ActionContext, ActionFailed
 
 SHELL = "/bin/sh"
@@ -157,6 +158,7 @@ def run_program(ctx: ActionContext, action, log_path: str, timeout: Optional[flo
     capture = settings(action).get("stdout") == "output"
     env = dict(os.environ)
     env.update(env_additions)
+    env.update(processes.program_environment())  # it and all it starts end with the build, even a daemon
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     out_fd = None

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Mapping
 from typing import Optional
 
+from flow.runtime import processes
 from flow.runtime.actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function
 from flow.runtime.storage.urls import spark_url
 
@@ -600,6 +601,7 @@ def run_spark_submit(
     ctx = for_spark(ctx)
     argv = spark_submit_command(action, ctx, spark_settings, master)
     env = spark_submit_env(action, spark_settings, master)
+    env.update(processes.program_environment())  # its JVM and driver end with the build, even if flow is killed
     check_java()
     with open(log_path, "ab", buffering=0) as log:
         log.write(f"$ {redacted_command(argv)}\n".encode())
