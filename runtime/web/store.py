@@ -130,6 +130,12 @@ class HistoryReader:
                                 f" {where} ORDER BY ord, task_id LIMIT :limit OFFSET :offset", params).fetchall()
             return total, [_task_row(row) for row in page]
 
+    def run_task_ids(self, run: dict) -> set:
+        """The ids of the tasks the run has a row for (attempted, under way, or given up on)."""
+        with self._lock:
+            table = self._run_table(run)
+            return {task_id for (task_id,) in self._conn().execute(f"SELECT task_id FROM {table.name}")}
+
     def _run_table(self, run: dict) -> "_RunTable":
         """The run's tasks, one row each (its latest attempt, or the attempt under way), in a temporary table.
 
