@@ -89,11 +89,15 @@ class Project:
         # thread-safe, and walking 100,000 tasks takes seconds: its own lock, so the run pages
         # (which never walk) do not wait behind a walk.
         self._factory_lock = threading.Lock()
+        # One task's page never waits behind such a walk: it names its task in a small factory of its own.
+        self._lookup = None  # (Flowfile mtime, TaskFactory)
+        self._lookup_lock = threading.Lock()
         self._session = None
         self._mtime = None
         self._targets: dict = {}  # name -> (cache key, TargetState)
         self._dependents = None  # (Flowfile mtime, thread, {task id: [dependent ids]} or None when too big)
         self._pending: dict = {}  # run id -> (cache key, computed at, the run's pending tasks as ordered rows)
+        self._rule_graph = None  # (Flowfile mtime, what rule_graph() returns): every page draws it
 
     # ------------------------------------------------------------------ the Flowfile
 
@@ -120,11 +124,16 @@ class Project:
         """(rule names in Flowfile order, [(requirement, dependent)], {rule: doc line})."""
         from flow.compiler.export import rule_graph
 
-        checked = self.session().checked
-        graph = rule_graph(checked.ast)
-        names = [rule.name for rule in checked.ast.rules]
-        docs = {rule.name: (rule.doc or "").strip().splitlines()[0] if rule.doc else "" for rule in checked.ast.rules}
-        return names, [(b, a) for a, b in graph.sorted_edges()], docs
+        with self._lock:
+            checked = self.session().checked
+            if self._rule_graph is not None and self._rule_graph[0] == self._mtime:
+                return self._rule_graph[1]
+            graph = rule_graph(checked.ast)
+            names = [rule.name for rule in checked.ast.rules]
+            docs = {rule.name: (rule.doc or "").strip().splitlines()[0] if rule.doc else ""
+                    for rule in checked.ast.rules}
+            self._rule_graph = (self._mtime, (names, [(b, a) for a, b in graph.sorted_edges()], docs))
+            return self._rule_graph[1]
 
     def target_names(self) -> tuple:
         """(named targets in Flowfile order, the default target or None)."""
@@ -231,6 +240,9 @@ class Project:
         runs = self.reader.runs(0, 1)
         if runs:
             self.reader.run_rule_counts(runs[0])
+        import flow.runtime.db  # noqa: F401 - the redaction every task list uses
+
+        self.rule_graph()
         self.warm()  # then the tasks of the named targets, for the task and target pages
 
     @staticmethod
@@ -247,10 +259,10 @@ class Project:
         from flow.compiler.errors import FlowError
         from flow.compiler.resolve import resolve
 
-        session = self.session()
-        with self._factory_lock:
+        with self._lookup_lock:
+            factory = self._lookup_factory()
             try:
-                tasks = resolve(session.factory, task_id)
+                tasks = resolve(factory, task_id)
             except FlowError:
                 return None
             return tasks[0] if len(tasks) == 1 and tasks[0].id == task_id else None
@@ -261,15 +273,26 @@ class Project:
 
         None means the dependents are still being computed (a large Flowfile) or too many to know.
         """
-        session = self.session()
-        with self._factory_lock:
-            requirements = [t.id for t in session.factory.requirements(task)] if task.info.has_requires else []
+        with self._lookup_lock:
+            factory = self._lookup_factory()
+            requirements = [t.id for t in factory.requirements(task)] if task.info.has_requires else []
         thread = self.warm()
         thread.join(wait)
         index = self._dependents[2] if self._dependents is not None else None
         if index is None:
             return requirements, None, thread.is_alive()
         return requirements, sorted(index.get(task.id, ())), False
+
+    def _lookup_factory(self):
+        """The small factory of single-task lookups, for today's Flowfile; caller holds _lookup_lock."""
+        from flow.compiler.graph import TaskFactory
+
+        with self._lock:
+            session = self.session()
+            mtime = self._mtime
+        if self._lookup is None or self._lookup[0] != mtime:
+            self._lookup = (mtime, TaskFactory(session.checked, getattr(session, "clock", None)))
+        return self._lookup[1]
 
     def warm(self) -> threading.Thread:
         """Start building the dependents index of the named targets' tasks in the background (once per Flowfile)."""
