@@ -30,11 +30,14 @@ MAX_ROUNDS = 50
 
 _libc = None
 
-# The variable that marks a process as started by one build's programs (see program_environment).
+# The variables that mark a process as started by one build's programs, and by which of them (see
+# program_environment).
 MARK = "FLOW_BUILD"
+PROGRAM_MARK = "FLOW_BUILD_PROGRAM"
 WATCHDOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watchdog.py")
 _watchdog = None  # (the watchdog's Popen, the mark) while this build has started programs
 _watchdog_lock = threading.Lock()
+_programs = 0  # programs started in this build: each gets its number in PROGRAM_MARK
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -107,23 +110,42 @@ def kill_children(exclude=()) -> int:
 
 
 def program_environment() -> dict:
-    """What to add to a program's environment so that it and all it starts end with the build.
+    """What to add to a program's environment so that it and all it starts end with the build (or with
+    end_program, when it is stopped).
 
     Starts the build's watchdog with the first program: one process per build, none for a build
     that runs no program.
     """
-    global _watchdog
+    global _watchdog, _programs
     if not sys.platform.startswith("linux"):
         return {}  # the watchdog finds marked processes in /proc
     with _watchdog_lock:
         if _watchdog is None:
             mark = f"{MARK}={os.getpid()}-{os.urandom(8).hex()}"
-            process = subprocess.Popen([sys.executable, "-S", "-E", WATCHDOG, mark], stdin=subprocess.PIPE,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
-                                       start_new_session=True)  # Ctrl-C at the terminal must not reach it
+            process = subprocess.Popen([sys.executable, "-S", "-E", WATCHDOG, mark, PROGRAM_MARK],
+                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       cwd="/", start_new_session=True)  # Ctrl-C at the terminal must not reach it
             _watchdog = (process, mark)
+        _programs += 1
         name, value = _watchdog[1].split("=", 1)
-        return {name: value}
+        return {name: value, PROGRAM_MARK: str(_programs)}
+
+
+def end_program(environment: dict) -> None:
+    """Kill, in a moment, what a stopped program (a timeout, Ctrl-C) left running outside its process group.
+
+    `environment` is what program_environment gave it: the watchdog kills the processes marked
+    with its number, daemons that called setsid included.
+    """
+    number = environment.get(PROGRAM_MARK)
+    with _watchdog_lock:
+        if _watchdog is None or number is None or _watchdog[1] != f"{MARK}={environment.get(MARK)}":
+            return  # its build has ended: everything marked has been killed already
+        try:
+            _watchdog[0].stdin.write(f"{number}\n".encode())
+            _watchdog[0].stdin.flush()
+        except OSError:  # the watchdog is gone; nothing more can be done from here
+            pass
 
 
 def end_programs(timeout: float = 60.0) -> None:

@@ -1,10 +1,12 @@
 """Kill every process that carries one build's mark once the build's main process closes our standard input or dies.
 
-Run by runtime/processes.py as `python -S -E watchdog.py NAME=TOKEN`, in a session of its own, with
-the write end of a pipe held by flow's main process as standard input. End of file on that pipe
-means the build is over or its main process died (even by SIGKILL): either way, every process
-whose environment holds NAME=TOKEN (the programs of command and spark-submit actions and all they
-started, daemons that called setsid included) is killed. Standard library only, so it starts fast.
+Run by runtime/processes.py as `python -S -E watchdog.py NAME=TOKEN PROGRAM`, in a session of its
+own, with the write end of a pipe held by flow's main process as standard input. End of file on
+that pipe means the build is over or its main process died (even by SIGKILL): either way, every
+process whose environment holds NAME=TOKEN (the programs of command and spark-submit actions and
+all they started, daemons that called setsid included) is killed. A line N before that kills the
+marked processes whose PROGRAM variable is N: what one stopped program (a timeout) left behind.
+Standard library only, so it starts fast.
 """
 
 import os
@@ -17,8 +19,8 @@ import time
 DEADLINE = 30.0
 
 
-def marked(mark: bytes) -> list:
-    """The pids of live processes whose environment holds `mark` exactly (readable ones: our user's)."""
+def marked(*marks: bytes) -> list:
+    """The pids of live processes whose environment holds every one of `marks` exactly (readable ones: our user's)."""
     me = os.getpid()
     found = []
     for name in os.listdir("/proc"):
@@ -29,17 +31,21 @@ def marked(mark: bytes) -> list:
                 environment = handle.read()
         except OSError:  # gone, or another user's
             continue
-        if mark in environment.split(b"\0"):
+        entries = environment.split(b"\0")
+        if all(mark in entries for mark in marks):
             found.append(int(name))
     return found
 
 
-def kill_marked(mark: bytes) -> int:
-    """SIGKILL the marked processes until none is left (or DEADLINE passes); return how many were found."""
+def kill_marked(*marks: bytes) -> int:
+    """SIGKILL the processes that carry every one of `marks` until none is left (or DEADLINE passes).
+
+    Returns how many were found.
+    """
     killed = set()
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
-        pids = marked(mark)
+        pids = marked(*marks)
         if not pids:
             break
         for pid in pids:
@@ -53,11 +59,12 @@ def kill_marked(mark: bytes) -> int:
 
 
 def main() -> None:
-    mark = sys.argv[1].encode()
+    mark, program = sys.argv[1].encode(), sys.argv[2].encode()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    stdin = sys.stdin.buffer
-    while stdin.read(4096):  # nothing is ever written: we only wait for the end
-        pass
+    for line in sys.stdin.buffer:  # a stopped program's number, until the end of the build
+        number = line.strip()
+        if number.isdigit():
+            kill_marked(mark, program + b"=" + number)
     kill_marked(mark)
 
 

@@ -27,6 +27,15 @@ rule daemon(name: str):
 rule leaves_daemon(name: str):
     output: "left/{name}.txt"
     shell: "DAEMON </dev/null >/dev/null 2>&1 & echo done > {output}"
+
+rule times_out(name: str):
+    output: "late/{name}.txt"
+    shell: "DAEMON & wait"
+    timeout: 1s
+
+rule held(name: str):
+    output: "held/{name}.txt"
+    shell: "while [ ! -e \\"$FLOW_TEST_DIR/release\\" ]; do sleep 0.05; done; echo ok > {output}"
 """.replace("DAEMON", DAEMON)
 
 
@@ -81,3 +90,26 @@ def test_a_daemon_a_command_leaves_running_ends_with_the_build(tmp_path):
     daemon = pid_in(project / "b.pid")
     assert daemon, "the daemon never wrote its pid"
     wait_until_gone([daemon])
+
+
+def test_a_timeout_ends_the_daemon_its_program_started_while_the_build_goes_on(tmp_path):
+    project = make_project(tmp_path / "p")
+    build = start_flow(project, "build", "-j", "2", "-k", "times_out(c)", "held(h)",
+                       env={"FLOW_TEST_DIR": str(project)})
+    try:
+        daemon = wait_for(lambda: pid_in(project / "c.pid") or build.poll() is not None, "the daemon's pid file",
+                          timeout=DEADLINE)
+        assert build.poll() is None, "the build ended first: " + "".join(build.communicate())
+        wait_for(lambda: not alive(daemon), f"the timed-out program's daemon {daemon} to end", timeout=DEADLINE,
+                 interval=0.05)
+        assert build.poll() is None  # killed at its program's timeout, not at the end of the build
+        (project / "release").write_text("")
+        out, err = build.communicate(timeout=DEADLINE)
+        assert build.returncode == 1, out + err
+        assert "timed out after 1s" in out
+        assert (project / "held" / "h.txt").read_text() == "ok\n"
+    finally:
+        (project / "release").write_text("")
+        build.kill()
+        build.communicate()
+        wait_until_gone([pid_in(project / "c.pid")] if pid_in(project / "c.pid") else [])
