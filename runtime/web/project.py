@@ -20,8 +20,8 @@ LIVE_TTL = 2.0
 IDLE_TTL = 30.0
 # Past this many tasks the named targets' graph is not built, and dependents are not shown.
 MAX_FULL_GRAPH = 2_000_000
-# A task page waits this long for the dependents index (built in the background once the server
-# has started, after the newest run: see Project.warm_start).
+# A task page waits this long for the dependents index (built in the background from the first
+# task or target page on: building it at start-up would slow the first views of a large project).
 DEPENDENTS_WAIT = 5.0
 LOG_TAIL_BYTES = 16_000
 
@@ -161,6 +161,7 @@ class Project:
     def _compute_target(self, session, name: str) -> TargetState:
         from flow.compiler.resolve import resolve
 
+        self.warm()  # the dependents index shares this walk: the task pages that follow need it
         roots = resolve(session.factory, name)
         tasks, done, dependents = _walk_graph(session.factory, roots, self._complete(session))
         return self._statuses(name, roots, tasks, done, dependents)
@@ -243,7 +244,8 @@ class Project:
         import flow.runtime.db  # noqa: F401 - the redaction every task list uses
 
         self.rule_graph()
-        self.warm()  # then the tasks of the named targets, for the task and target pages
+        # Not the walk of the named targets' tasks (warm()): it holds the GIL for seconds at 100,000
+        # tasks and would slow every first view; the first task or target page starts it.
 
     @staticmethod
     def _complete(session):
