@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -95,6 +96,18 @@ CLOCK_NAMES = {
 
 class NoClock(LookupError):
     """An expression read today, but whoever built the graph gave no clock."""
+
+
+# The environment key (never a Flowfile name) under which a limit on the requirements of one task is passed.
+REQUIREMENTS_LIMIT = "\0requirements limit"
+
+
+class TooManyRequirements(Exception):
+    """One task's requirements passed the limit under REQUIREMENTS_LIMIT; `count` is how many were known."""
+
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
 
 
 def _clock(env, key):
@@ -324,7 +337,8 @@ def _iterable(expr, scope: Scope) -> tuple[Compiled, str]:
         compiled = coerce(compiled, "interval", scope, "the thing iterated over")
     if compiled.type == "interval":
         fn = compiled.fn
-        return Compiled(lambda env: fn(env).days, LIST + "date", compiled.constant, compiled.span), "date"
+        # the interval itself: it iterates over its days and says how many without making them
+        return Compiled(fn, LIST + "date", compiled.constant, compiled.span), "date"
     if compiled.type.startswith(LIST):
         return compiled, compiled.type[len(LIST):]
     if compiled.type != "error":
@@ -343,11 +357,19 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
     flatten = element.type.startswith(LIST)
     result_type = element.type if flatten else LIST + element.type
     cond_fn = condition.fn if condition else None
+    # Requirements are counted against the caller's limit (graph.TaskFactory.max_requirements) while
+    # they are made, so that a typo's millions of them are refused before they take the memory.
+    counted = element.type in ("task", LIST + "task")
 
     def run(env):
         items = it_fn(env)
         if items is None:
             return []
+        limit = env.get(REQUIREMENTS_LIMIT) if counted else None
+        if limit is None:
+            limit = sys.maxsize
+        elif cond_fn is None and not flatten and len(items) > limit:  # one requirement per item: known now
+            raise TooManyRequirements(len(items))
         local = dict(env)
         out = []
         add = out.extend if flatten else out.append
@@ -356,6 +378,8 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
             if cond_fn is not None and not cond_fn(local):
                 continue
             add(el_fn(local))
+            if len(out) > limit:
+                raise TooManyRequirements(len(out))
         return out
 
     return Compiled(run, result_type, False, expr.span)

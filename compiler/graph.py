@@ -7,7 +7,7 @@ from typing import Callable, Iterable, Optional
 from . import types as t
 from .checks import CheckedFlowfile, RuleInfo
 from .errors import Diagnostic, FlowCheckError, UsageError, error
-from .expressions import NoClock
+from .expressions import REQUIREMENTS_LIMIT, NoClock
 
 
 class Task:
@@ -105,6 +105,9 @@ class TaskFactory:
         # The build's date, for ranges relative to today: the caller reads the clock, never the compiler.
         self.clock = clock
         self.clock_env = clock.env() if clock is not None else {}
+        # A caller's limit on one task's requirements: past it, requirements() raises
+        # expressions.TooManyRequirements while the list is made, before it takes the memory.
+        self.max_requirements: Optional[int] = None
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -144,6 +147,8 @@ class TaskFactory:
                 env = dict(zip(info.param_names, task.values))
                 if info.uses_clock:
                     env.update(self.clock_env)
+                if self.max_requirements is not None:
+                    env[REQUIREMENTS_LIMIT] = self.max_requirements
                 make = self.task
                 seen = set()
                 required = []

@@ -488,10 +488,20 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             return
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
+        except sqlite3.OperationalError as exc:
+            # Only a lock is worth waiting for: a file that cannot be opened at all (a directory in
+            # its place, no permission) fails at once, the same way under any load.
+            if not _is_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite said another connection holds the database (SQLITE_BUSY or SQLITE_LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (5, 6)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _reason(exc: BaseException) -> str:

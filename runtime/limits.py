@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from flow.compiler.expressions import TooManyRequirements
+
 ENV_VAR = "FLOW_MAX_TASKS"
 # Ten times the largest benchmark (100k tasks) and far below what a typo such as
 # top_artists_0001-01-01-9999-12-31.tsv asks for (3.65 million tasks, 5.6 GB).
@@ -37,7 +39,8 @@ class TaskCounter:
 
     `complete` sees each level of the walk once (the walk only passes tasks it has not seen), so
     the sum of its levels is the exact count so far. `requirements` catches the one task that
-    requires more than the limit by itself before the walk stores any of them.
+    requires more than the limit by itself: the factory stops making its requirements at the
+    limit (an interval's day count is known before any is made), before the walk stores any.
     """
 
     def __init__(self, limit: int, roots: list):
@@ -72,12 +75,17 @@ class _CountingFactory:
     def __init__(self, factory, counter: TaskCounter):
         self._factory = factory
         self._counter = counter
+        factory.max_requirements = counter.limit  # a typo's requirements stop at the limit, before they are all made
 
     def __getattr__(self, name):
         return getattr(self._factory, name)
 
     def requirements(self, task) -> list:
-        children = self._factory.requirements(task)
+        try:
+            children = self._factory.requirements(task)
+        except TooManyRequirements as exc:
+            self._counter._check(max(self._counter.seen, exc.count + 1))
+            raise
         if len(children) > self._counter.limit:  # distinct by themselves: refuse before the walk stores them
             self._counter._check(max(self._counter.seen, len(children) + 1))
         return children

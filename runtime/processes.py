@@ -7,13 +7,20 @@ Linux gives a process two tools (prctl, through ctypes; elsewhere these calls do
 - PR_SET_CHILD_SUBREAPER: a process whose child dies inherits that child's orphans instead of
   init. A worker that is a subreaper sees every process an action started, even one that called
   setsid() to leave the worker's process group, and can kill them all.
+
+Programs (command and spark-submit actions) run on threads of the main process, which no parent
+watches: each gets a mark in its environment (`FLOW_BUILD=TOKEN`, inherited by all it starts),
+and a watchdog process (runtime/watchdog.py) kills every marked process when the build ends or
+its main process dies, even by SIGKILL, and even a daemon that called setsid().
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import threading
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -22,6 +29,15 @@ _PR_SET_CHILD_SUBREAPER = 36
 MAX_ROUNDS = 50
 
 _libc = None
+
+# The variables that mark a process as started by one build's programs, and by which of them (see
+# program_environment).
+MARK = "FLOW_BUILD"
+PROGRAM_MARK = "FLOW_BUILD_PROGRAM"
+WATCHDOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watchdog.py")
+_watchdog = None  # (the watchdog's Popen, the mark) while this build has started programs
+_watchdog_lock = threading.Lock()
+_programs = 0  # programs started in this build: each gets its number in PROGRAM_MARK
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -91,3 +107,75 @@ def kill_children(exclude=()) -> int:
             except ChildProcessError:
                 pass
     return killed
+
+
+def program_environment() -> dict:
+    """What to add to a program's environment so that it and all it starts end with the build (or with
+    end_program, when it is stopped).
+
+    Starts the build's watchdog with the first program: one process per build, none for a build
+    that runs no program.
+    """
+    global _watchdog, _programs
+    if not sys.platform.startswith("linux"):
+        return {}  # the watchdog finds marked processes in /proc
+    with _watchdog_lock:
+        if _watchdog is None:
+            mark = f"{MARK}={os.getpid()}-{os.urandom(8).hex()}"
+            process = subprocess.Popen([sys.executable, "-S", "-E", WATCHDOG, mark, PROGRAM_MARK],
+                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       cwd="/", start_new_session=True)  # Ctrl-C at the terminal must not reach it
+            _watchdog = (process, mark)
+        _programs += 1
+        name, value = _watchdog[1].split("=", 1)
+        return {name: value, PROGRAM_MARK: str(_programs)}
+
+
+def end_program(environment: dict) -> None:
+    """Kill, in a moment, what a stopped program (a timeout, Ctrl-C) left running outside its process group.
+
+    `environment` is what program_environment gave it: the watchdog kills the processes marked
+    with its number, daemons that called setsid included.
+    """
+    number = environment.get(PROGRAM_MARK)
+    with _watchdog_lock:
+        if _watchdog is None or number is None or _watchdog[1] != f"{MARK}={environment.get(MARK)}":
+            return  # its build has ended: everything marked has been killed already
+        try:
+            _watchdog[0].stdin.write(f"{number}\n".encode())
+            _watchdog[0].stdin.flush()
+        except OSError:  # the watchdog is gone; nothing more can be done from here
+            pass
+
+
+def end_programs(timeout: float = 60.0) -> None:
+    """Kill every process this build's programs left running (daemons too), and wait until they are gone."""
+    global _watchdog
+    with _watchdog_lock:
+        watchdog, _watchdog = _watchdog, None
+    if watchdog is None:
+        return
+    process = watchdog[0]
+    process.stdin.close()  # the watchdog's signal: it kills what carries the mark, then exits
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _forget_watchdog_in_child() -> None:
+    # A forked worker must not hold the watchdog's pipe open: its end of file is what says the main
+    # process died. The worker's copy is closed; the main process's stays.
+    global _watchdog, _watchdog_lock
+    _watchdog_lock = threading.Lock()  # another thread may have held it at the fork
+    if _watchdog is not None:
+        try:
+            _watchdog[0].stdin.close()
+        except OSError:
+            pass
+        _watchdog = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_watchdog_in_child)

@@ -23,6 +23,7 @@ from flow.compiler import nodes as n
 from flow.compiler import types as t
 from flow.compiler.commands import Placeholder, settings, split
 from flow.compiler.expressions import ATTRIBUTES
+from flow.runtime import processes
 from flow.runtime.actions.base import ActionContext, ActionFailed
 
 SHELL = "/bin/sh"
@@ -172,6 +173,8 @@ def run_program(ctx: ActionContext, action, log_path: str, timeout: Optional[flo
     capture = settings(action).get("stdout") == "output"
     env = dict(os.environ)
     env.update(env_additions)
+    marks = processes.program_environment()  # it and all it starts end with the build, even a daemon
+    env.update(marks)
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     out_fd = None
@@ -217,6 +220,7 @@ def run_program(ctx: ActionContext, action, log_path: str, timeout: Optional[flo
             _running.pop(ctx.task_id, None)
         reader.join(READER_WAIT)  # the reader closes the log when it is done
     if program.reason:
+        processes.end_program(marks)  # and what left its group (setsid) goes now, not at the build's end
         raise ActionFailed(program.reason)
     if process.returncode != 0:
         raise ActionFailed(failure_message(_name(action, argv), process.returncode, tail))

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Mapping
 from typing import Optional
 
+from flow.runtime import processes
 from flow.runtime.actions.base import ActionContext, ActionFailed, call_with_injection, resolve_function
 from flow.runtime.storage.urls import spark_url
 
@@ -606,6 +607,8 @@ def run_spark_submit(
     ctx = for_spark(ctx)
     argv = spark_submit_command(action, ctx, spark_settings, master)
     env = spark_submit_env(action, spark_settings, master)
+    marks = processes.program_environment()  # its JVM and driver end with the build, even if flow is killed
+    env.update(marks)
     check_java()
     with open(log_path, "ab", buffering=0) as log:
         log.write(f"$ {redacted_command(argv)}\n".encode())
@@ -638,6 +641,7 @@ def run_spark_submit(
                 _submissions.pop(ctx.task_id, None)
             reader.join(10)  # a grandchild that left the group may hold the pipe open: do not wait for it forever
     if submission.reason:
+        processes.end_program(marks)  # and what left its group goes now, not at the build's end
         raise ActionFailed(submission.reason)
     if process.returncode != 0:
         raise ActionFailed(_failure_message(process.returncode, tail))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .. import processes
 from .threads import ThreadRunner
 
 
@@ -49,3 +50,4 @@ class ProgramLane(ThreadRunner):
     def close(self) -> None:
         self._command.cancel_all("the build is stopping")
         super().close()
+        processes.end_programs()  # what its programs left running (daemons too) ends with the build

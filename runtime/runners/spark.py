@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .. import processes
 from .attempt import FileLog
 from .threads import ThreadRunner
 
@@ -45,4 +46,5 @@ class SparkLane(ThreadRunner):
     def close(self) -> None:
         self._spark.cancel_all(self.holder, "the build is stopping")
         super().close()
+        processes.end_programs()  # what its programs left running (daemons too) ends with the build
         self.holder.stop()

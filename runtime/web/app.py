@@ -75,7 +75,7 @@ def make_app(project: Project) -> Starlette:
         return pages.target_page(view, views.graph(project, view["rules"], view["tasks"]["hide_done"]), name)
 
     def task(request):
-        return pages.task_page(views.task(project, _required(request, "id")), name)
+        return pages.task_page(views.task(project, _required(request, "id"), views.PAGE_DEPENDENTS_WAIT), name)
 
     # ------------------------------------------------------------------ JSON
 

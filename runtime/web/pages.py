@@ -155,8 +155,7 @@ def _task_table(tasks: dict, path: str, here: dict) -> str:
             f'<td>{_badge(row["status"])}</td><td>{row["attempt"] or ""}</td><td>{_when(row["started"])}</td>'
             f'<td>{_duration(row["duration"])}</td><td class="error-cell">{escape(_last_line(error))}</td></tr>')
     if not rows:
-        note = ("pending tasks of a run are counted, not listed: open its target to see them"
-                if tasks["status"] == "pending" else "no task matches")
+        note = "no task matches"
         rows.append(f'<tr><td colspan="6" class="empty">{note}</td></tr>')
     return (f'<table class="tasks"><thead><tr><th>task</th><th>status</th><th>attempt</th><th>started</th>'
             f'<th>duration</th><th>error</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -232,7 +231,7 @@ def task_page(view: dict, project_name: str) -> str:
         f'<th>started</th><th>duration</th><th>host</th><th>error</th></tr></thead><tbody>{attempts}</tbody></table>'
         + (f'<h2>Log (tail)</h2><pre class="log">{escape(view["log_tail"])}</pre>' if view["log_tail"] else
            '<h2>Log</h2><p class="empty">no log kept for this task</p>'))
-    live = bool(view["running"])
+    live = bool(view["running"]) or view["required_by_computing"]  # refreshed until the dependents are known
     return page(view["id"], f'<section id="live-task" class="live">{body}</section>', project_name, live)
 
 
@@ -251,8 +250,10 @@ def _neighbourhood(view: dict) -> str:
             nodes.append(layout.Node(f"{side}:more", [more], "", "more"))
             edges.append((f"{side}:more", centre) if side == "requires" else (centre, f"{side}:more"))
     note = f'<p class="note">requires {len(view["requires"]):,}; '
-    if view["required_by"] is None:
-        note += "what requires it is still being worked out (a large Flowfile): reload in a moment</p>"
+    if view["required_by"] is None and view.get("required_by_computing"):
+        note += "what requires it is still being worked out (a large Flowfile): it shows in a moment</p>"
+    elif view["required_by"] is None:
+        note += "what requires it is not shown: the Flowfile's named targets hold too many tasks</p>"
     else:
         note += f'required by {len(view["required_by"]):,} (among the tasks of the Flowfile\'s named targets)</p>'
 

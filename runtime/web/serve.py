@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 
 from flow.runtime.commands import EXIT_OK, EXIT_USAGE
 
@@ -43,6 +44,8 @@ def run_serve(flowfile: str, host: str, port: int) -> int:
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"flow serve: http://{shown}:{bound}/  (read-only; Ctrl-C to stop)", flush=True)
+    # The newest run is read while the browser is being opened (SQLite works without holding the GIL).
+    threading.Thread(target=project.warm_start, name="flow-serve-warm", daemon=True).start()
     config = uvicorn.Config(make_app(project), log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     try:

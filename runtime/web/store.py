@@ -30,13 +30,13 @@ _STATUS_SQL = ("CASE status WHEN 'timeout' THEN 'failed' WHEN 'blocked' THEN 'up
 _ORD_SQL = f"CASE {_STATUS_SQL} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(ORDER)) + " END"
 
 
-def _locked(method):
-    """Run the method holding the reader's lock: one connection serves every thread."""
+def _listing(method):
+    """Run the method on the listing connection, holding its lock (one connection serves every thread)."""
     import functools
 
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with self._lock:
+        with self._listing_lock:
             return method(self, *args, **kwargs)
 
     return locked
@@ -63,36 +63,40 @@ class HistoryReader:
         # tables that hold each run's tasks live in it.
         self._lock = threading.RLock()
         self._connection: Optional[sqlite3.Connection] = None
+        # A second one for everything else (runs, one task's attempts): the list of runs never
+        # waits while a run of 100,000 tasks is read into its table (when the server starts).
+        self._listing_lock = threading.RLock()
+        self._listing_connection: Optional[sqlite3.Connection] = None
         self._tables: dict = {}  # run id -> _RunTable
 
     # ------------------------------------------------------------------ runs
 
-    @_locked
+    @_listing
     def runs(self, offset: int = 0, limit: int = 50) -> list:
         """Runs, newest first, as dicts (targets, counts and plan decoded; `state` says if it still runs)."""
-        conn = self._conn()
+        conn = self._listing_conn()
         if conn is None:
             return []
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
         return [_run(row) for row in rows]
 
-    @_locked
+    @_listing
     def run_count(self) -> int:
-        conn = self._conn()
+        conn = self._listing_conn()
         return conn.execute("SELECT count(*) FROM runs").fetchone()[0] if conn is not None else 0
 
-    @_locked
+    @_listing
     def run(self, run_id: int) -> Optional[dict]:
-        conn = self._conn()
+        conn = self._listing_conn()
         if conn is None:
             return None
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run(row) if row is not None else None
 
-    @_locked
+    @_listing
     def live_runs(self) -> list:
         """The runs still under way (their process alive), newest first."""
-        conn = self._conn()
+        conn = self._listing_conn()
         if conn is None:
             return []
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running' ORDER BY id DESC")
@@ -129,6 +133,12 @@ class HistoryReader:
             page = conn.execute(f"SELECT task_id, rule, status, attempt, started, duration, error FROM {table.name}"
                                 f" {where} ORDER BY ord, task_id LIMIT :limit OFFSET :offset", params).fetchall()
             return total, [_task_row(row) for row in page]
+
+    def run_task_ids(self, run: dict) -> set:
+        """The ids of the tasks the run has a row for (attempted, under way, or given up on)."""
+        with self._lock:
+            table = self._run_table(run)
+            return {task_id for (task_id,) in self._conn().execute(f"SELECT task_id FROM {table.name}")}
 
     def _run_table(self, run: dict) -> "_RunTable":
         """The run's tasks, one row each (its latest attempt, or the attempt under way), in a temporary table.
@@ -176,10 +186,10 @@ class HistoryReader:
                 table.counts = None
         return table
 
-    @_locked
+    @_listing
     def rule_means(self, rules: list) -> dict:
         """rule -> mean seconds of its last successes in any run; rules never done are left out."""
-        conn = self._conn()
+        conn = self._listing_conn()
         means = {}
         for rule in rules:
             mean, n = conn.execute(
@@ -191,10 +201,10 @@ class HistoryReader:
 
     # ------------------------------------------------------------------ tasks across runs
 
-    @_locked
+    @_listing
     def attempts(self, task_id: str, limit: int = 50) -> list:
         """The task's attempts in every run, newest first, as dicts (params decoded)."""
-        conn = self._conn()
+        conn = self._listing_conn()
         if conn is None:
             return []
         rows = conn.execute("SELECT run_id, task_id, rule, params_json, output, status, attempt, started, duration,"
@@ -209,21 +219,21 @@ class HistoryReader:
             out.append(attempt)
         return out
 
-    @_locked
+    @_listing
     def running_now(self) -> dict:
         """task_id -> (run id, attempt, started) for every attempt under way in a run whose process lives."""
         live = [run["id"] for run in self.live_runs()]
         if not live:
             return {}
-        conn = self._conn()
+        conn = self._listing_conn()
         marks = ",".join("?" * len(live))
         return {task_id: (run_id, attempt, started) for run_id, task_id, attempt, started in conn.execute(
             f"SELECT run_id, task_id, attempt, started FROM running WHERE run_id IN ({marks})", live)}
 
-    @_locked
+    @_listing
     def last_status(self, task_ids: list) -> dict:
         """task_id -> (page status, error) of its latest attempt in any run; skipped attempts are ignored."""
-        conn = self._conn()
+        conn = self._listing_conn()
         if conn is None:
             return {}
         result = {}
@@ -237,10 +247,10 @@ class HistoryReader:
                 result[task_id] = (PAGE_STATUS.get(status, status), error)
         return result
 
-    @_locked
+    @_listing
     def version(self) -> tuple:
         """Changes whenever another process commits to the history: a cache key for derived views."""
-        conn = self._conn()
+        conn = self._listing_conn()
         if conn is None:
             return (0,)
         return (conn.execute("PRAGMA data_version").fetchone()[0], os.stat(self.path).st_mtime_ns)
@@ -248,24 +258,33 @@ class HistoryReader:
     # ------------------------------------------------------------------ internals
 
     def _conn(self) -> Optional[sqlite3.Connection]:
-        """The read-only connection; None while no history exists (nothing is created)."""
-        conn = self._connection
-        if conn is None:
-            if not os.path.exists(self.path):
-                return None
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:  # a build is creating the file right now: no history yet
-                conn.close()
-                return None
-            conn.execute("PRAGMA temp_store = MEMORY")  # the runs' task tables: never a temporary file
-            if version < SCHEMA_VERSION:
-                # Written by an older flow (the next build upgrades it): without writing, give this
-                # connection what version 2 adds, as temporary objects that shadow the file's names.
-                conn.execute("CREATE TEMP VIEW runs AS SELECT *, NULL AS plan_json FROM main.runs")
-                conn.execute("CREATE TEMP TABLE running (run_id INTEGER, task_id TEXT, rule TEXT, attempt INTEGER,"
-                             " started REAL)")
-            self._connection = conn
+        """The read-only connection of the runs' task tables; None while no history exists (nothing is created)."""
+        if self._connection is None:
+            self._connection = self._open()
+        return self._connection
+
+    def _listing_conn(self) -> Optional[sqlite3.Connection]:
+        """The read-only connection of the other questions; None while no history exists."""
+        if self._listing_connection is None:
+            self._listing_connection = self._open()
+        return self._listing_connection
+
+    def _open(self) -> Optional[sqlite3.Connection]:
+        """A new read-only connection to the history; None while there is none (nothing is created)."""
+        if not os.path.exists(self.path):
+            return None
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:  # a build is creating the file right now: no history yet
+            conn.close()
+            return None
+        conn.execute("PRAGMA temp_store = MEMORY")  # the runs' task tables: never a temporary file
+        if version < SCHEMA_VERSION:
+            # Written by an older flow (the next build upgrades it): without writing, give this
+            # connection what version 2 adds, as temporary objects that shadow the file's names.
+            conn.execute("CREATE TEMP VIEW runs AS SELECT *, NULL AS plan_json FROM main.runs")
+            conn.execute("CREATE TEMP TABLE running (run_id INTEGER, task_id TEXT, rule TEXT, attempt INTEGER,"
+                         " started REAL)")
         return conn
 
 

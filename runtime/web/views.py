@@ -17,6 +17,9 @@ MAX_PAGE_SIZE = 1000
 MAX_DRAWN = 300
 # A task's neighbourhood shows this many requirements and dependents, then "N more".
 NEIGHBOURS_SHOWN = 24
+# How long a task's page waits for its dependents before it is shown without them (it then
+# refreshes itself until they are known); the JSON endpoint waits project.DEPENDENTS_WAIT.
+PAGE_DEPENDENTS_WAIT = 0.3
 
 
 class NotFound(Exception):
@@ -44,10 +47,10 @@ def run(project: Project, run_id: int, query: str = "", status: str = "", rule: 
     view = {"run": row, "counts": counts, "rules": rules, "progress": _progress(row, counts, rules, reader),
             "live": row["state"] == "running"}
     if with_tasks:
-        total, page = reader.run_tasks(row, query, "" if status == "pending" else status, rule, offset, limit,
-                                       hide_done)
-        if status == "pending":  # pending tasks of a run are counted from its plan, never listed
-            total, page = 0, []
+        if status == "pending":  # planned, not started: from its targets' graph, as the build planned it
+            total, page = project.run_pending(row, query, rule, offset, limit)
+        else:
+            total, page = reader.run_tasks(row, query, status, rule, offset, limit, hide_done)
         view["tasks"] = {"total": total, "offset": offset, "limit": limit, "rows": page,
                          "query": query, "status": status, "rule": rule, "hide_done": hide_done}
     return view
@@ -70,7 +73,7 @@ def target(project: Project, name: str, query: str = "", status: str = "", rule:
     return view
 
 
-def task(project: Project, task_id: str) -> dict:
+def task(project: Project, task_id: str, dependents_wait: Optional[float] = None) -> dict:
     from flow.compiler.types import format_value
     from flow.runtime import targets
     from flow.runtime.db import redact_text
@@ -88,10 +91,11 @@ def task(project: Project, task_id: str) -> dict:
         params = {name: format_value(value) for name, value in found.params.items()}
         output = targets.describe(found)
         exists = project.output_exists(found)
-        requirements, dependents = project.neighbourhood(found)
+        requirements, dependents, computing = project.neighbourhood(
+            found, *(() if dependents_wait is None else (dependents_wait,)))
     else:  # known only from the history: the Flowfile no longer makes it
         rule, params, output, exists = latest["rule"], latest["params"], latest["output"], None
-        requirements, dependents = [], []
+        requirements, dependents, computing = [], [], False
     under_way = project.reader.running_now()
     running = under_way.get(task_id)
     neighbours = requirements + (dependents or [])
@@ -107,6 +111,7 @@ def task(project: Project, task_id: str) -> dict:
         "log_tail": project.log_tail(rule, task_id),
         "requires": requirements,
         "required_by": dependents,
+        "required_by_computing": computing,  # required_by is None until they are known
         # the latest attempt's status of each neighbour (running while under way); never attempted: left out
         "neighbour_status": {n: "running" if n in under_way else last[n][0] for n in neighbours
                              if n in under_way or n in last},

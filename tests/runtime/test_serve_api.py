@@ -257,3 +257,37 @@ def test_a_history_written_by_an_older_flow_is_read_without_writing_it(tmp_path)
     finally:
         server.stop()
     assert path.read_bytes() == before
+
+
+def test_a_live_run_lists_its_pending_tasks(tmp_path):
+    # -j 1: once a held task runs, the build waits on it, and what it planned and has not started is pending
+    directory = make_project(tmp_path)
+    server = Server(directory)
+    build = start_flow(directory, "build", "-j", "1", "live")
+    try:
+        def held_running():
+            runs = server.json("/api/runs")["runs"]
+            if not runs:
+                return None
+            rows = server.json(f"/api/runs/{runs[0]['id']}/tasks?status=running")["rows"]
+            return any(row["id"].startswith("held(") for row in rows) and runs[0]
+        run = wait_for(held_running, "a held task to run")
+        answer = server.json(f"/api/runs/{run['id']}")
+        started = {row["id"]: row["status"] for row in server.json(f"/api/runs/{run['id']}/tasks")["rows"]}
+        pending = server.json(f"/api/runs/{run['id']}/tasks?status=pending")
+        names = [row["id"] for row in pending["rows"]]
+        assert pending["total"] == len(names) == answer["counts"]["pending"] >= 1
+        assert all(row["status"] == "pending" for row in pending["rows"])
+        everything = {"day(2012-04-01)", "day(2012-04-02)", "held(2012-04-01)", "held(2012-04-02)"}
+        assert set(names) == everything - set(started) and names == sorted(names)
+        assert server.json(f"/api/runs/{run['id']}/tasks?status=pending&rule=held")["total"] == \
+            sum(1 for name in names if name.startswith("held("))
+        status, body = server.get(f"/runs/{run['id']}?status=pending")
+        assert status == 200 and all(f">{name}</a>" in body for name in names)
+        (tmp_path / "release").write_text("")
+        assert build.wait(timeout=120) == 0
+        assert server.json(f"/api/runs/{run['id']}/tasks?status=pending")["total"] == 0  # all done now
+    finally:
+        (tmp_path / "release").write_text("")
+        build.wait(timeout=120)
+        server.stop()

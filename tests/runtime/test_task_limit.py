@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import textwrap
 
 import pytest
 from flow.runtime import limits
 
-from tests.reliability.helpers import flow
+from tests.reliability.helpers import ROOT, flow
 
 FLOWFILE = """
 rule day(date: date):
@@ -68,3 +70,39 @@ def test_a_limit_that_is_not_a_number_is_a_clear_error(project):
     result = flow(project, "build", "span(2012-02)", env={"FLOW_MAX_TASKS": "lots"})
     assert result.returncode == 2
     assert result.stderr.strip() == "error: FLOW_MAX_TASKS='lots' is not a whole number of tasks"
+
+
+FILTERED = FLOWFILE + """
+rule workdays(interval: interval):
+    requires: day(d) for d in interval if d.weekday < 6
+    output: "out/workdays_{interval}.txt"
+    python: acts.span
+"""
+
+
+@pytest.mark.parametrize("target, count", [("span(2012)", 367), ("workdays(2012)", 102)])
+def test_a_typo_is_refused_before_its_requirements_are_made(target, count):
+    # The counter is the factory's own: how many tasks it made. The refusal must come while the
+    # one task's requirements are being listed, not after all 366 days became tasks.
+    from flow.compiler.checks import check
+    from flow.compiler.graph import TaskFactory, build_graph
+    from flow.compiler.parser import parse
+    from flow.compiler.resolve import resolve
+
+    text = textwrap.dedent(FILTERED)
+    factory = TaskFactory(check(parse(text), text))
+    roots = resolve(factory, target)
+    counter = limits.TaskCounter(100, roots)
+    with pytest.raises(limits.TooManyTasks, match=f"would need at least {count} tasks"):
+        build_graph(counter.factory(factory), roots, counter.complete(lambda tasks: set()))
+    assert len(factory) == 1  # the root alone: none of its requirements was made into a task
+
+
+def test_the_typo_on_the_shipped_flowfile_is_refused_at_once(tmp_path):
+    # top_artists over the whole calendar: 3.65 million days; refused before any is made (a second, not 1.7 GB)
+    shutil.copy(os.path.join(ROOT, "Flowfile"), tmp_path / "Flowfile")
+    shutil.copytree(os.path.join(ROOT, "examples"), tmp_path / "examples")
+    result = flow(tmp_path, "--dry-run", "top_artists_0001-01-01-9999-12-31.tsv")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: top_artists(0001-01-01-9999-12-31) would need at least 3,652,059 tasks,"
+                                    " more than the limit of 1,000,000"), result.stderr
