@@ -38,7 +38,7 @@ def make_app(project: Project) -> Starlette:
                 message = _flow_error(exc)
                 if message is None:
                     raise
-                return HTMLResponse(pages.error_page(message, name), status_code=400)
+                return HTMLResponse(pages.error_page(message, name), status_code=_failure_code(exc))
         return endpoint
 
     def api(answer):
@@ -51,7 +51,7 @@ def make_app(project: Project) -> Starlette:
                 message = _flow_error(exc)
                 if message is None:
                     raise
-                return JSONResponse({"error": message}, status_code=400)
+                return JSONResponse({"error": message}, status_code=_failure_code(exc))
         return endpoint
 
     # ------------------------------------------------------------------ pages
@@ -146,14 +146,24 @@ def _code(exc: Exception) -> int:
     return 404 if isinstance(exc, views.NotFound) else 400
 
 
+def _failure_code(exc: Exception) -> int:
+    """400 for a Flowfile or target the request named wrongly; 503 when the history cannot be read now."""
+    from flow.runtime.history import StateError
+
+    return 503 if isinstance(exc, StateError) else 400
+
+
 def _flow_error(exc: Exception):
-    """The rendered message of a Flowfile or target error, or None for anything else."""
+    """The rendered message of a Flowfile, target or history error (a coordinator down), or None for anything else."""
     from flow.compiler.errors import FlowError
+    from flow.runtime.history import StateError
 
     if isinstance(exc, FlowError):
         from flow.runtime.commands import render_error
 
         return render_error(exc)
+    if isinstance(exc, StateError):  # already one redacted line
+        return f"error: cannot read the history: {exc}"
     return None
 
 

@@ -49,7 +49,7 @@ def runs_page(view: dict, targets: tuple, project_name: str) -> str:
             f'<tr><td><a href="/runs/{run["id"]}">#{run["id"]}</a></td>'
             f'<td class="command"><a href="/runs/{run["id"]}">{escape(run["command"] or "")}</a></td>'
             f'<td>{state}</td><td>{_counts_text(run["counts"])}</td><td>{_when(run["started"])}</td>'
-            f'<td>{_duration(run["duration"])}</td><td>{escape(run["host"] or "")}</td></tr>')
+            f'<td>{_duration(run["duration"])}</td><td>{escape(_process(run))}</td></tr>')
     if not rows:
         rows.append('<tr><td colspan="7" class="empty">no runs recorded yet: run <code>flow build</code></td></tr>')
     body = (f'<section id="live-runs" class="live"><h1>Runs</h1>'
@@ -81,7 +81,7 @@ def run_page(view: dict, graph: dict, project_name: str) -> str:
     meta = [("state", _badge(run["state"])), ("command", f'<code>{escape(run["command"] or "")}</code>'),
             ("targets", escape(", ".join(run["targets"][:10]) + (" ..." if len(run["targets"]) > 10 else ""))),
             ("started", _when(run["started"])), ("duration", _duration(run["duration"])),
-            ("host", escape(f'{run["host"]} (pid {run["pid"]})')),
+            ("host", escape(_process(run))),
             ("jobs", str(run["plan"].get("jobs", ""))), ("already complete", f'{run["plan"].get("complete", 0):,}')]
     return _scope_page(f'Run #{run["id"]}', f"/runs/{run['id']}", {}, meta, view, graph, project_name)
 
@@ -201,6 +201,12 @@ def graph_page(graph: dict, default: Optional[str], project_name: str) -> str:
 # ---------------------------------------------------------------------------- a task
 
 
+def _process(row: dict) -> str:
+    """Which process ran a run or an attempt: 'host (pid N)', as `flow log` says it."""
+    host, pid = row.get("host") or "", row.get("pid")
+    return f"{host} (pid {pid})" if pid else host
+
+
 def task_page(view: dict, project_name: str) -> str:
     exists = {True: "exists", False: "missing", None: "unknown (no database reachable)"}[view["exists"]]
     params = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>"
@@ -208,7 +214,7 @@ def task_page(view: dict, project_name: str) -> str:
     attempts = "".join(
         f'<tr class="{a["page_status"]}"><td><a href="/runs/{a["run_id"]}">#{a["run_id"]}</a></td>'
         f'<td>{_badge(a["page_status"])}</td><td>{a["attempt"]}</td><td>{_when(a["started"])}</td>'
-        f'<td>{_duration(a["duration"])}</td><td>{escape(a["host"] or "")}</td>'
+        f'<td>{_duration(a["duration"])}</td><td>{escape(_process(a))}</td>'
         f'<td class="error-cell">{escape(_last_line(a["error"] or ""))}</td></tr>' for a in view["attempts"])
     if not attempts:
         attempts = '<tr><td colspan="7" class="empty">never attempted</td></tr>'
@@ -216,7 +222,7 @@ def task_page(view: dict, project_name: str) -> str:
     if view["running"]:
         r = view["running"]
         running = (f'<p>{_badge("running")} attempt {r["attempt"]} in <a href="/runs/{r["run_id"]}">run '
-                   f'#{r["run_id"]}</a> since {_when(r["started"])}</p>')
+                   f'#{r["run_id"]}</a> on {escape(_process(r))} since {_when(r["started"])}</p>')
     body = (
         f'<h1 class="task-title">{escape(view["id"])} {_badge(view["status"])}</h1>{running}'
         f'<dl class="meta"><dt>rule</dt><dd>{escape(view["rule"])}</dd>'

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from .store import ORDER, HistoryReader
+from .store import ORDER, Reader
 
 # A target view is recomputed when the history changed, and otherwise at most this often while
 # builds run (LIVE_TTL) or when nothing runs (IDLE_TTL; outputs may be deleted by hand).
@@ -78,11 +78,11 @@ def page_of(ordered: list, errors: dict, query: str = "", status: str = "", rule
 class Project:
     """One Flowfile and its `.flow/` directory, read-only; safe to share between threads."""
 
-    def __init__(self, flowfile_path: str, reader: Optional[HistoryReader] = None):
+    def __init__(self, flowfile_path: str, reader: Optional[Reader] = None):
         self.flowfile_path = os.path.abspath(flowfile_path)
         self.directory = os.path.dirname(self.flowfile_path)
         self.flow_dir = os.path.join(self.directory, ".flow")
-        self.reader = reader or HistoryReader(self.flow_dir)
+        self._reader = reader  # chosen on first use, from the Flowfile's coordinator setting
         self._lock = threading.RLock()  # the session and the caches: held briefly
         # The session's TaskFactory interns tasks and caches their requirements, so the walks of the
         # target pages, the pending lists and the dependents index share one expansion; it is not
@@ -98,6 +98,27 @@ class Project:
         self._dependents = None  # (Flowfile mtime, thread, {task id: [dependent ids]} or None when too big)
         self._pending: dict = {}  # run id -> (cache key, computed at, the run's pending tasks as ordered rows)
         self._rule_graph = None  # (Flowfile mtime, what rule_graph() returns): every page draws it
+
+    @property
+    def reader(self) -> Reader:
+        """The history the page reads: the coordinator's when the project has one (as `flow build` decides,
+        from FLOW_COORDINATOR_URL or the Flowfile's and settings' `coordinator:`), else `.flow/history.sqlite`.
+
+        StateError when the coordinator setting names an unset variable.
+        """
+        if self._reader is None:
+            from flow.compiler.errors import FlowError
+
+            from .store import open_reader
+
+            try:
+                setting = self.session().checked.coordinator
+            except (FlowError, OSError):  # a broken Flowfile: the history still shows, as `flow log` reads it
+                setting = None
+            with self._lock:
+                if self._reader is None:
+                    self._reader = open_reader(self.flow_dir, setting)
+        return self._reader
 
     # ------------------------------------------------------------------ the Flowfile
 

@@ -6,7 +6,7 @@ import socket
 import sys
 import threading
 
-from flow.runtime.commands import EXIT_OK, EXIT_USAGE
+from flow.runtime.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 MISSING_EXTRA = "error: flow serve needs the web extra: pip install 'flow[web]'"
 
@@ -21,9 +21,11 @@ def run_serve(flowfile: str, host: str, port: int) -> int:
         return EXIT_USAGE
     from flow.compiler.errors import FlowError
     from flow.runtime.commands import render_error
+    from flow.runtime.history import StateError
 
     from .app import make_app
     from .project import Project
+    from .store import Reader
 
     project = Project(flowfile)
     try:
@@ -31,6 +33,11 @@ def run_serve(flowfile: str, host: str, port: int) -> int:
     except FlowError as exc:
         print(render_error(exc), file=sys.stderr)
         return exc.exit_code
+    try:
+        reader = project.reader  # the coordinator's history when the project has one; nothing connects yet
+    except StateError as exc:  # its setting names an unset variable
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     # Bind here rather than in uvicorn: a port in use is one line, and --port 0 picks a free one.
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -44,8 +51,10 @@ def run_serve(flowfile: str, host: str, port: int) -> int:
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"flow serve: http://{shown}:{bound}/  (read-only; Ctrl-C to stop)", flush=True)
+    if reader.where != Reader.where:
+        print(f"flow serve: every host's runs from {reader.where}", flush=True)
     # The newest run is read while the browser is being opened (SQLite works without holding the GIL).
-    threading.Thread(target=project.warm_start, name="flow-serve-warm", daemon=True).start()
+    threading.Thread(target=_warm_start, args=(project,), name="flow-serve-warm", daemon=True).start()
     config = uvicorn.Config(make_app(project), log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     try:
@@ -53,3 +62,15 @@ def run_serve(flowfile: str, host: str, port: int) -> int:
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+def _warm_start(project) -> None:
+    """Read the newest run ahead of the first view; a history that cannot be read (a coordinator down) is one
+    line here, and the page says so until it can be read."""
+    from flow.runtime.history import StateError
+
+    try:
+        project.warm_start()
+    except StateError as exc:
+        print(f"warning: cannot read the history: {exc} (the page says so until it can)", file=sys.stderr,
+              flush=True)

@@ -1,6 +1,8 @@
-"""Read the run history for the page: a read-only reader over `.flow/history.sqlite` that never writes or creates it.
+"""Read the run history for the page: the `Reader` interface, and its reader over `.flow/history.sqlite`.
 
-Every query the page makes lives here, so moving the history behind another store is one class.
+Every query the page makes goes through `Reader`: `HistoryReader` here reads the local SQLite
+history without ever writing or creating it; `CoordinatorReader` (coordinated.py) reads every
+host's runs from the coordinator's PostgreSQL. `open_reader` picks one as `flow build` picks its store.
 The page's statuses are: pending, running, done, failed, skipped, upstream_failed, interrupted.
 """
 
@@ -54,8 +56,78 @@ class _RunTable:
         self.counts = None
 
 
-class HistoryReader:
-    """Answers the page's questions about runs, attempts and attempts under way; safe to share between threads."""
+class Reader:
+    """The page's questions about runs, attempts and attempts under way; implementations are read-only and
+    safe to share between threads. Runs and attempts are dicts shaped as `_run` and `attempts` make them."""
+
+    where = "the local history"  # what the page names when the history cannot be read
+
+    def runs(self, offset: int = 0, limit: int = 50) -> list:
+        """Runs, newest first (`state` says whether each still runs; `host` and `pid` which process ran it)."""
+        raise NotImplementedError
+
+    def run_count(self) -> int:
+        raise NotImplementedError
+
+    def run(self, run_id: int) -> Optional[dict]:
+        raise NotImplementedError
+
+    def live_runs(self) -> list:
+        """The runs still under way, newest first."""
+        raise NotImplementedError
+
+    def run_rule_counts(self, run: dict) -> dict:
+        """rule -> {page status: tasks} for a run, pending (or not run, once it ended) from its plan."""
+        raise NotImplementedError
+
+    def run_tasks(self, run: dict, query: str = "", status: str = "", rule: str = "", offset: int = 0,
+                  limit: int = 50, hide_done: bool = False) -> tuple:
+        """(tasks matching, one page of them as dicts): failures first, then by id. Pending tasks are not listed."""
+        raise NotImplementedError
+
+    def run_task_ids(self, run: dict) -> set:
+        """The ids of the tasks the run has a row for (attempted, under way, or given up on)."""
+        raise NotImplementedError
+
+    def rule_means(self, rules: list) -> dict:
+        """rule -> mean seconds of its last successes in any run; rules never done are left out."""
+        raise NotImplementedError
+
+    def attempts(self, task_id: str, limit: int = 50) -> list:
+        """The task's attempts in every run, newest first, as dicts (params decoded, `host` and `pid` of each)."""
+        raise NotImplementedError
+
+    def running_now(self) -> dict:
+        """task_id -> (run id, attempt, started, host, pid) for every attempt under way in a live run."""
+        raise NotImplementedError
+
+    def last_status(self, task_ids: list) -> dict:
+        """task_id -> (page status, error) of its latest attempt in any run; skipped attempts are ignored."""
+        raise NotImplementedError
+
+    def version(self) -> tuple:
+        """Changes whenever a build commits to the history: a cache key for derived views."""
+        raise NotImplementedError
+
+
+def open_reader(flow_dir: str, coordinator: Optional[str] = None) -> Reader:
+    """The reader of the project's history: the coordinator's when FLOW_COORDINATOR_URL or the Flowfile's
+    `coordinator:` names one (as `flow build` picks its store), else `.flow/history.sqlite`.
+
+    StateError when the setting names an unset variable; nothing is connected to here.
+    """
+    from flow.runtime.state.coordinator import coordinator_dsn
+
+    dsn = coordinator_dsn(coordinator)
+    if dsn is not None:
+        from .coordinated import CoordinatorReader
+
+        return CoordinatorReader(dsn)
+    return HistoryReader(flow_dir)
+
+
+class HistoryReader(Reader):
+    """The reader of this host's SQLite history (`.flow/history.sqlite`)."""
 
     def __init__(self, flow_dir: str):
         self.path = os.path.join(flow_dir, "history.sqlite")
@@ -207,17 +279,11 @@ class HistoryReader:
         conn = self._listing_conn()
         if conn is None:
             return []
-        rows = conn.execute("SELECT run_id, task_id, rule, params_json, output, status, attempt, started, duration,"
-                            " host, error FROM attempts WHERE task_id = ? ORDER BY started DESC, attempt DESC"
-                            " LIMIT ?", (task_id, limit))
-        out = []
-        for row in rows:
-            attempt = dict(zip(("run_id", "task_id", "rule", "params", "output", "status", "attempt", "started",
-                                "duration", "host", "error"), row))
-            attempt["params"] = json.loads(attempt["params"] or "{}")
-            attempt["page_status"] = PAGE_STATUS.get(attempt["status"], attempt["status"])
-            out.append(attempt)
-        return out
+        rows = conn.execute("SELECT a.run_id, a.task_id, a.rule, a.params_json, a.output, a.status, a.attempt,"
+                            " a.started, a.duration, a.host, a.error, r.pid FROM attempts a"
+                            " LEFT JOIN runs r ON r.id = a.run_id WHERE a.task_id = ?"
+                            " ORDER BY a.started DESC, a.attempt DESC LIMIT ?", (task_id, limit))
+        return [attempt_row(row) for row in rows]
 
     @_listing
     def running_now(self) -> dict:
@@ -227,8 +293,9 @@ class HistoryReader:
             return {}
         conn = self._listing_conn()
         marks = ",".join("?" * len(live))
-        return {task_id: (run_id, attempt, started) for run_id, task_id, attempt, started in conn.execute(
-            f"SELECT run_id, task_id, attempt, started FROM running WHERE run_id IN ({marks})", live)}
+        return {task_id: (run_id, attempt, started, host, pid) for run_id, task_id, attempt, started, host, pid
+                in conn.execute(f"SELECT g.run_id, g.task_id, g.attempt, g.started, r.host, r.pid FROM running g"
+                                f" JOIN runs r ON r.id = g.run_id WHERE g.run_id IN ({marks})", live)}
 
     @_listing
     def last_status(self, task_ids: list) -> dict:
@@ -316,22 +383,37 @@ def _task_row(row) -> dict:
             "duration": duration, "error": error}
 
 
-def _run(row) -> dict:
+def attempt_row(row) -> dict:
+    """An attempt as the page shows it, from (run_id, task_id, rule, params_json, output, status, attempt, started,
+    duration, host, error, pid of its run)."""
+    attempt = dict(zip(("run_id", "task_id", "rule", "params", "output", "status", "attempt", "started",
+                        "duration", "host", "error", "pid"), row))
+    attempt["params"] = json.loads(attempt["params"] or "{}")
+    attempt["page_status"] = PAGE_STATUS.get(attempt["status"], attempt["status"])
+    return attempt
+
+
+def _run(row, live: Optional[bool] = None) -> dict:
+    """A run as the page shows it, from a row of _RUN_COLUMNS; `live`: whether its process holds its lease
+    on the coordinator (None: not known, as in the local history)."""
     run = dict(zip(("id", "started", "finished", "command", "targets", "status", "counts", "host", "pid", "plan"),
                    row))
     run["targets"] = json.loads(run["targets"] or "[]")
     run["counts"] = json.loads(run["counts"] or "{}")
     run["plan"] = json.loads(run["plan"] or "{}")
-    run["state"] = run_state(run)
+    run["state"] = run_state(run, live)
     end = run["finished"] if run["finished"] is not None else (time.time() if run["state"] == "running" else None)
     run["duration"] = end - run["started"] if end is not None and run["started"] is not None else None
     return run
 
 
-def run_state(run: dict) -> str:
-    """A run's status; one that never finished is 'running' only while its process lives, else 'died'."""
+def run_state(run: dict, live: Optional[bool] = None) -> str:
+    """A run's status; one that never finished is 'running' only while its process lives (or, on a
+    coordinator, holds its lease), else 'died'."""
     if run["status"] not in (None, "", "running"):
         return run["status"]
+    if live is not None:
+        return "running" if live else "died"
     from flow.runtime.history import hostname
     from flow.runtime.targets.local import process_alive
 

@@ -1,0 +1,177 @@
+"""`flow serve` of a project with a coordinator: every host's runs, read from the coordinator's real PostgreSQL.
+
+Two copies of the project (as two hosts would have) build through one coordinator with the real `flow`
+command. flow names a host by its node name and has no way to fake it, so the two "hosts" are two
+processes on this machine: the page tells them apart by their pids.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import psycopg2
+import pytest
+
+from tests.conftest import _schema_dsn
+from tests.serving import Server, flow, make_project, start_flow, wait_for
+
+HOST = socket.gethostname()
+
+
+def finish(process, timeout: float = 300):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out + err
+
+
+@pytest.fixture(scope="module")
+def coordinated(tmp_path_factory, pg_url):
+    """Host A built `good` (run 1), host B `-k broken` (run 2), both through one coordinator; a server in A."""
+    with pytest.MonkeyPatch.context() as patch:
+        for dsn in _schema_dsn(pg_url):
+            patch.setenv("FLOW_COORDINATOR_URL", dsn)
+            a = make_project(tmp_path_factory.mktemp("host_a"))
+            b = make_project(tmp_path_factory.mktemp("host_b"))
+            first = start_flow(a, "build", "-j", "2", "good")
+            code, output = finish(first)
+            assert code == 0, output
+            second = start_flow(b, "build", "-k", "broken")
+            code, output = finish(second)
+            assert code == 1, output
+            server = Server(a)
+            try:
+                yield {"a": a, "b": b, "dsn": dsn, "server": server, "pids": (first.pid, second.pid)}
+            finally:
+                server.stop()
+
+
+def test_the_runs_list_shows_every_hosts_runs_and_which_process_ran_each(coordinated):
+    server = coordinated["server"]
+    pid_a, pid_b = coordinated["pids"]
+    answer = server.json("/api/runs")
+    assert answer["total"] == 2
+    newest, first = answer["runs"]
+    assert (newest["command"], newest["state"], newest["host"], newest["pid"]) == (
+        "flow build broken", "failed", HOST, pid_b)
+    assert (first["command"], first["state"], first["host"], first["pid"]) == (
+        "flow build good", "success", HOST, pid_a)
+    status, page = server.get("/")
+    assert status == 200
+    assert f"{HOST} (pid {pid_a})" in page and f"{HOST} (pid {pid_b})" in page
+    # host A's own history file says nothing: what the page shows came from the coordinator
+    assert not os.path.exists(os.path.join(coordinated["a"], ".flow", "history.sqlite"))
+
+
+def test_a_run_of_the_other_host_counts_filters_and_pages_its_tasks(coordinated):
+    server = coordinated["server"]
+    run = server.json("/api/runs/2")
+    assert {k: v for k, v in run["counts"].items() if v} == {"failed": 3, "upstream_failed": 3}
+    assert run["rules"] == {"bad": {"failed": 3}, "after_bad": {"upstream_failed": 3}}
+    failed = server.json("/api/runs/2/tasks?status=failed&limit=2")
+    assert failed["total"] == 3 and [row["id"] for row in failed["rows"]] == ["bad(2012-03-01)", "bad(2012-03-02)"]
+    assert "hunter2secret" not in str(failed) and "no data for 2012-03-01" in failed["rows"][0]["error"]
+    found = server.json("/api/runs/1/tasks?q=2012-02-2")
+    assert [row["id"] for row in found["rows"]] == [f"day(2012-02-2{d})" for d in range(10)]
+    assert server.json("/api/runs/1")["progress"] == {"finished": 62, "total": 62, "eta": None}
+
+
+def test_a_task_page_says_who_ran_it(coordinated):
+    server = coordinated["server"]
+    pid_a, pid_b = coordinated["pids"]
+    month = server.json("/api/task?id=" + "month(2012-01)")
+    assert [(a["run_id"], a["status"], a["host"], a["pid"]) for a in month["attempts"]] == [
+        (1, "done", HOST, pid_a)]
+    bad = server.json("/api/task?id=" + "bad(2012-03-02)")
+    assert bad["status"] == "failed" and [(a["run_id"], a["pid"]) for a in bad["attempts"]] == [(2, pid_b)]
+    status, page = server.get("/task?id=bad(2012-03-02)")
+    assert status == 200 and f"{HOST} (pid {pid_b})" in page
+    # the target page reads its failures from the coordinator too
+    broken = server.json("/api/target?name=broken")
+    assert {k: v for k, v in broken["counts"].items() if v} == {"failed": 3, "upstream_failed": 3}
+
+
+def test_an_attempt_under_way_on_another_host_shows_with_its_host_and_pid(coordinated):
+    server, b = coordinated["server"], coordinated["b"]
+    build = start_flow(b, "build", "-j", "2", "live")
+    try:
+        def held_running():
+            running = server.json("/api/task?id=held(2012-04-01)")["running"]
+            return running if running and running["run_id"] == 3 else None
+        running = wait_for(held_running, "held(2012-04-01) to run on host B")
+        assert (running["host"], running["pid"]) == (HOST, build.pid)
+        run = server.json("/api/runs/3")
+        assert run["live"] is True and run["run"]["state"] == "running" and run["counts"]["running"] == 2
+        assert server.json("/api/runs")["runs"][0]["progress"]["total"] == 4
+        status, page = server.get("/task?id=held(2012-04-01)")
+        assert status == 200 and f"on {HOST} (pid {build.pid})" in page
+    finally:
+        open(os.path.join(b, "release"), "w").close()
+        code, output = finish(build)
+    assert code == 0, output
+    run = wait_for(lambda: (r := server.json("/api/runs/3"))["run"]["state"] == "success" and r,
+                   "run 3 to show as ended")
+    assert run["live"] is False and run["counts"]["done"] == 4 and run["counts"]["running"] == 0
+
+
+def test_serve_never_writes_to_the_coordinator(tmp_path, pg_url, monkeypatch):
+    """A coordinator no build has used yet: the page shows no runs and leaves it without a table."""
+    for dsn in _schema_dsn(pg_url):
+        monkeypatch.setenv("FLOW_COORDINATOR_URL", dsn)
+        server = Server(make_project(tmp_path))
+        try:
+            assert server.json("/api/runs") == {"runs": [], "total": 0, "offset": 0, "limit": 50}
+            status, page = server.get("/")
+            assert status == 200 and "no runs recorded yet" in page
+            assert server.json("/api/task?id=day(2012-01-01)")["attempts"] == []
+        finally:
+            server.stop()
+        conn = psycopg2.connect(dsn)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")
+                assert cursor.fetchone()[0] == 0
+        finally:
+            conn.close()
+
+
+def test_the_coordinators_setting_in_the_flowfile_is_read_too(coordinated, tmp_path, monkeypatch):
+    """No FLOW_COORDINATOR_URL: the Flowfile's `coordinator: $NAME` names it, as for `flow build`."""
+    monkeypatch.delenv("FLOW_COORDINATOR_URL")
+    monkeypatch.setenv("FLOW_TEST_COORDINATOR", coordinated["dsn"])
+    directory = make_project(tmp_path)
+    flowfile = os.path.join(directory, "Flowfile")
+    with open(flowfile) as handle:
+        text = handle.read()
+    with open(flowfile, "w") as handle:
+        handle.write('coordinator: "$FLOW_TEST_COORDINATOR"\n' + text)
+    server = Server(directory)
+    try:
+        assert server.json("/api/runs")["total"] >= 2
+    finally:
+        server.stop()
+    monkeypatch.delenv("FLOW_TEST_COORDINATOR")
+    unset = flow(directory, "serve", "--port", "0")
+    assert unset.returncode == 1 and "Traceback" not in unset.stderr
+    assert unset.stderr.strip() == ("error: the Flowfile's coordinator is $FLOW_TEST_COORDINATOR,"
+                                    " and FLOW_TEST_COORDINATOR is not set")
+
+
+def test_a_coordinator_that_is_down_is_one_line_on_the_page_never_a_traceback(tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", f"postgresql://flow:s3cretpw@127.0.0.1:{port}/flow")
+    server = Server(make_project(tmp_path))
+    try:
+        answer = server.json("/api/runs", expect=503)
+        assert answer["error"].startswith("error: cannot read the history: the coordinator"
+                                          f" postgresql://flow:***@127.0.0.1:{port}/flow cannot be reached: ")
+        assert "\n" not in answer["error"] and "s3cretpw" not in answer["error"]
+        status, page = server.get("/")
+        assert status == 503 and "cannot be reached" in page
+        status, page = server.get("/task?id=day(2012-01-01)")
+        assert status == 503 and "cannot be reached" in page
+        wait_for(lambda: "warning: cannot read the history" in server.stderr(), "the warning of the warm start")
+    finally:
+        server.stop()
+    assert "Traceback" not in server.stderr() and "s3cretpw" not in server.stderr()
