@@ -14,6 +14,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import _schema_dsn
+from tests.runtime.test_serve_browser import WAIT, artifacts, browser, counter, shot  # noqa: F401 - fixtures
 from tests.serving import Server, flow, make_project, start_flow, wait_for
 
 HOST = socket.gethostname()
@@ -175,3 +176,49 @@ def test_a_coordinator_that_is_down_is_one_line_on_the_page_never_a_traceback(tm
     finally:
         server.stop()
     assert "Traceback" not in server.stderr() and "s3cretpw" not in server.stderr()
+
+
+def test_the_page_in_a_browser_shows_the_other_hosts_run_live_to_its_end(coordinated, browser, artifacts):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server, b = coordinated["server"], coordinated["b"]
+    release = os.path.join(b, "release")
+    if os.path.exists(release):
+        os.remove(release)
+    for name in ("held_2012-04-01.txt", "held_2012-04-02.txt"):  # a test above may have built them
+        if os.path.exists(os.path.join(b, "out", name)):
+            os.remove(os.path.join(b, "out", name))
+    before = server.json("/api/runs")["total"]
+    build = start_flow(b, "build", "-j", "2", "live")
+    try:
+        def held_running():
+            runs = server.json("/api/runs")["runs"]
+            return runs[0]["id"] if runs[0]["state"] == "running" and runs[0]["id"] > before and server.json(
+                f"/api/runs/{runs[0]['id']}")["counts"]["running"] == 2 else None
+        run_id = wait_for(held_running, "host B's held tasks to run")
+        # 1. during: host A's page lists host B's run as running, with its process, and keeps polling
+        browser.get(server.url + "/")
+        assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "1"
+        rows = browser.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
+        assert len(rows) == run_id
+        assert f"#{run_id}" in rows[0].text and "running" in rows[0].text and f"(pid {build.pid})" in rows[0].text
+        assert f"(pid {coordinated['pids'][0]})" in rows[-1].text  # host A's own first run
+        shot(browser, artifacts, "coordinator-runs-during-build")
+        # 2. after: the same page, never reloaded, shows the run's end
+        open(release, "w").close()
+        assert build.wait(timeout=WAIT) == 0
+        WebDriverWait(browser, WAIT).until(
+            lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "0")
+        assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-refreshed")  # updated in place
+        first = browser.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")[0]
+        assert f"#{run_id}" in first.text and "success" in first.text
+        # 3. the run's page names the process that ran it
+        first.find_element(By.TAG_NAME, "a").click()
+        WebDriverWait(browser, WAIT).until(lambda b: b.current_url.endswith(f"/runs/{run_id}"))
+        assert f"{HOST} (pid {build.pid})" in browser.find_element(By.CSS_SELECTOR, "dl.meta").text
+        assert counter(browser, "done") == 2  # the two held tasks; their days were built by run 3
+        shot(browser, artifacts, "coordinator-run-after-build")
+    finally:
+        open(release, "w").close()
+        build.wait(timeout=WAIT)
