@@ -38,7 +38,9 @@ def make_app(project: Project) -> Starlette:
                 message = _flow_error(exc)
                 if message is None:
                     raise
-                return HTMLResponse(pages.error_page(message, name), status_code=_failure_code(exc))
+                code = _failure_code(exc)
+                heading = "The history cannot be read now" if code == 503 else "Not here"
+                return HTMLResponse(pages.error_page(message, name, heading), status_code=code)
         return endpoint
 
     def api(answer):

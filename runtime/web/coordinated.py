@@ -9,15 +9,18 @@ the next request connects again. psycopg2 is imported on first use.
 
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Optional
 
 from flow.runtime import conninfo
 from flow.runtime.history import StateError
 
-from .store import ORDER, RECENT, Reader, _run, attempt_row, _task_row
+from .store import ORDER, RECENT, Reader, _run, _task_row, attempt_row
 
 CONNECT_TIMEOUT = 10
+# The task rows of this many finished runs are kept in memory (about 25 MB for a run of 100,000 tasks).
+FINISHED_RUNS_KEPT = 4
 # A run is live while the owner it registered holds its lease (as `flow log` tells it).
 _LIVE = "EXISTS (SELECT 1 FROM flow_owners o WHERE o.owner = r.owner AND o.expires > now())"
 # An owner is registered at a run's first claim: until then (owner NULL) the page cannot tell from the lease.
@@ -34,13 +37,14 @@ def _run_tasks_sql(under_way: str) -> str:
     `under_way` is the status an attempt still under way shows: running, or interrupted once its run died.
     """
     return (
-        "SELECT DISTINCT ON (task_id) task_id, rule, status, attempt, started, duration, error, ord FROM ("
+        # byte order ("C"): the database's own collation sorts text several times slower, and SQLite's order is bytes
+        'SELECT DISTINCT ON (task_id COLLATE "C") task_id, rule, status, attempt, started, duration, error, ord FROM ('
         f" SELECT task_id, rule, {_STATUS_SQL} AS status, attempt, started, duration, error, {_ORD_SQL} AS ord,"
         " 0 AS latest_first FROM flow_attempts WHERE run_id = %(run)s"
         f" UNION ALL SELECT task_id, rule, '{under_way}', attempt, started, NULL, NULL, {ORDER.index(under_way)},"
         " 1 FROM flow_running WHERE run_id = %(run)s) AS rows"
         # an ended attempt wins over a running row of the same attempt (it is deleted a moment later)
-        " ORDER BY task_id, attempt DESC, latest_first, started DESC")
+        ' ORDER BY task_id COLLATE "C", attempt DESC, latest_first, started DESC')
 
 
 class CoordinatorReader(Reader):
@@ -49,10 +53,15 @@ class CoordinatorReader(Reader):
     def __init__(self, dsn: str):
         self.dsn = dsn
         self.where = "the coordinator " + (conninfo.redact(dsn) if dsn else "(libpq PG* variables)")
-        self._lock = threading.Lock()  # one connection; a query at a time (each is short)
-        self._conn = None
+        self._lock = threading.Lock()  # the cache below
+        # Two connections, as the local reader has: the list of runs and the task pages never wait
+        # behind the read of a large run's tasks.
+        self._listing = _Lane()
+        self._run_lane = _Lane()
         self._tables = False  # the coordinator's tables exist (once they do, they stay)
-        self._counts: dict = {}  # run id -> rule counts of a run that ended (it never changes)
+        # (run id, finished) -> the task rows of a run that ended (it never changes), ordered as the page lists them:
+        # paging and filters of a large finished run are then list work, not a query over its attempts
+        self._finished: collections.OrderedDict = collections.OrderedDict()
 
     # ------------------------------------------------------------------ runs
 
@@ -75,25 +84,31 @@ class CoordinatorReader(Reader):
     # ------------------------------------------------------------------ one run's tasks
 
     def run_rule_counts(self, run: dict) -> dict:
-        cached = self._counts.get(run["id"])
-        if cached is None:
-            counts: dict = {}
+        counts: dict = {}
+        if run["state"] == "running":
             for rule, ord_, n in self._query(
-                    f"SELECT rule, ord, count(*) FROM ({_run_tasks_sql(_under_way(run))}) AS t GROUP BY rule, ord",
-                    {"run": run["id"]}):
+                    f"SELECT rule, ord, count(*) FROM ({_run_tasks_sql('running')}) AS t GROUP BY rule, ord",
+                    {"run": run["id"]}, self._run_lane):
                 counts.setdefault(rule, {})[ORDER[ord_]] = n
-            for rule, planned in (run["plan"].get("rules") or {}).items():
-                per_rule = counts.setdefault(rule, {})
-                seen = sum(per_rule.values())
-                if planned > seen:
-                    per_rule["pending"] = planned - seen
-            cached = counts
-            if run["state"] != "running":
-                self._counts[run["id"]] = counts
-        return {rule: dict(per_rule) for rule, per_rule in cached.items()}
+        else:
+            counts = {rule: dict(per_rule) for rule, per_rule in self._finished_run(run)[1].items()}
+        for rule, planned in (run["plan"].get("rules") or {}).items():
+            per_rule = counts.setdefault(rule, {})
+            seen = sum(per_rule.values())
+            if planned > seen:
+                per_rule["pending"] = planned - seen
+        return counts
 
     def run_tasks(self, run: dict, query: str = "", status: str = "", rule: str = "", offset: int = 0,
                   limit: int = 50, hide_done: bool = False) -> tuple:
+        if run["state"] != "running":
+            rows = self._finished_run(run)[0]
+            if query or status or rule or hide_done:
+                query = query.lower()  # as the local history's search (SQLite's LIKE) ignores case
+                rows = [row for row in rows if (not query or query in row[0].lower())
+                        and (not status or row[2] == status) and (not rule or row[1] == rule)
+                        and not (hide_done and row[2] == "done")]
+            return len(rows), [_task_row(row[:7]) for row in rows[offset:offset + limit]]
         clauses, params = [], {"run": run["id"], "limit": limit, "offset": offset}
         if hide_done:
             clauses.append("status <> 'done'")
@@ -109,19 +124,42 @@ class CoordinatorReader(Reader):
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._query(
             f"SELECT task_id, rule, status, attempt, started, duration, error, count(*) OVER () FROM"
-            f" ({_run_tasks_sql(_under_way(run))}) AS t {where} ORDER BY ord, task_id COLLATE \"C\""
-            " LIMIT %(limit)s OFFSET %(offset)s", params)
+            f" ({_run_tasks_sql('running')}) AS t {where} ORDER BY ord, task_id COLLATE \"C\""
+            " LIMIT %(limit)s OFFSET %(offset)s", params, self._run_lane)
         if not rows and offset:  # past the end: the total still counts
-            total = self._query(f"SELECT count(*) FROM ({_run_tasks_sql(_under_way(run))}) AS t {where}",
-                                params)[0][0]
+            total = self._query(f"SELECT count(*) FROM ({_run_tasks_sql('running')}) AS t {where}", params,
+                                self._run_lane)[0][0]
         else:
             total = rows[0][-1] if rows else 0
         return total, [_task_row(row[:-1]) for row in rows]
 
+    def _finished_run(self, run: dict) -> tuple:
+        """(task rows, rule -> {status: tasks}) of a run that ended, read once (attempts still 'under way'
+        in it were interrupted)."""
+        # keyed by its end too: a run taken for dead (its lease ran out) may register again and end later
+        key = (run["id"], run["finished"])
+        with self._lock:
+            found = self._finished.get(key)
+            if found is not None:
+                self._finished.move_to_end(key)
+                return found
+        rows = self._query(f"SELECT task_id, rule, status, attempt, started, duration, error FROM"
+                           f" ({_run_tasks_sql('interrupted')}) AS t ORDER BY ord, task_id COLLATE \"C\"",
+                           {"run": run["id"]}, self._run_lane)
+        counts: dict = {}
+        for row in rows:
+            per_rule = counts.setdefault(row[1], {})
+            per_rule[row[2]] = per_rule.get(row[2], 0) + 1
+        with self._lock:
+            self._finished[key] = (rows, counts)
+            while len(self._finished) > FINISHED_RUNS_KEPT:
+                self._finished.popitem(last=False)
+        return rows, counts
+
     def run_task_ids(self, run: dict) -> set:
         return {task_id for (task_id,) in self._query(
             "SELECT task_id FROM flow_attempts WHERE run_id = %(run)s"
-            " UNION SELECT task_id FROM flow_running WHERE run_id = %(run)s", {"run": run["id"]})}
+            " UNION SELECT task_id FROM flow_running WHERE run_id = %(run)s", {"run": run["id"]}, self._run_lane)}
 
     def rule_means(self, rules: list) -> dict:
         names = list(dict.fromkeys(rules))
@@ -168,16 +206,17 @@ class CoordinatorReader(Reader):
 
     # ------------------------------------------------------------------ internals
 
-    def _query(self, sql: str, params=None) -> list:
+    def _query(self, sql: str, params=None, lane: Optional["_Lane"] = None) -> list:
         """The rows of one query in a read-only transaction; [] while the coordinator has no tables yet.
 
         StateError, in one redacted line, when the coordinator cannot be reached or refuses.
         """
         import psycopg2
 
-        with self._lock:
+        lane = lane or self._listing
+        with lane.lock:
             try:
-                conn = self._connect()
+                conn = lane.connect(self)
                 try:
                     with conn.cursor() as cursor:
                         if not self._tables:
@@ -192,36 +231,40 @@ class CoordinatorReader(Reader):
                     if not conn.closed:
                         conn.rollback()  # read-only: nothing to commit; ends the snapshot
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                self._drop()  # the next request connects again: the coordinator may be back
+                lane.drop()  # the next request connects again: the coordinator may be back
                 raise StateError(f"{self.where} cannot be reached: {_one_line(exc, self.dsn)}") from None
             except psycopg2.Error as exc:
                 raise StateError(f"{self.where} refused: {_one_line(exc, self.dsn)}") from None
 
-    def _connect(self):
+
+class _Lane:
+    """One read-only connection to the coordinator and the lock that gives it to one query at a time."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.conn = None
+
+    def connect(self, reader: CoordinatorReader):
+        """The open connection, or a new one; caller holds the lock."""
         import psycopg2
 
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        problem = conninfo.misread(self.dsn) if self.dsn else None
+        if self.conn is not None and not self.conn.closed:
+            return self.conn
+        problem = conninfo.misread(reader.dsn) if reader.dsn else None
         if problem:
-            raise StateError(f"cannot connect to {self.where}: {problem}")
-        conn = psycopg2.connect(self.dsn or "", connect_timeout=CONNECT_TIMEOUT, application_name="flow serve")
+            raise StateError(f"cannot connect to {reader.where}: {problem}")
+        conn = psycopg2.connect(reader.dsn or "", connect_timeout=CONNECT_TIMEOUT, application_name="flow serve")
         conn.set_session(readonly=True)  # every transaction of the page is read-only: it never writes there
-        self._conn = conn
+        self.conn = conn
         return conn
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+    def drop(self) -> None:
+        conn, self.conn = self.conn, None
         if conn is not None and not conn.closed:
             try:
                 conn.close()
             except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone either way
                 pass
-
-
-def _under_way(run: dict) -> str:
-    """What an attempt still under way in the run shows: running, or interrupted once the run ended or died."""
-    return "running" if run["state"] == "running" else "interrupted"
 
 
 def _one_line(exc, dsn: str) -> str:

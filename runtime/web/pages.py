@@ -30,8 +30,8 @@ def page(title: str, body: str, project_name: str, live: bool = False) -> str:
             f'<main>{body}</main></body></html>')
 
 
-def error_page(message: str, project_name: str) -> str:
-    return page("error", f'<h1>Not here</h1><pre class="error">{escape(message)}</pre>', project_name)
+def error_page(message: str, project_name: str, heading: str = "Not here") -> str:
+    return page("error", f'<h1>{escape(heading)}</h1><pre class="error">{escape(message)}</pre>', project_name)
 
 
 # ---------------------------------------------------------------------------- runs

@@ -169,7 +169,7 @@ def test_a_coordinator_that_is_down_is_one_line_on_the_page_never_a_traceback(tm
                                           f" postgresql://flow:***@127.0.0.1:{port}/flow cannot be reached: ")
         assert "\n" not in answer["error"] and "s3cretpw" not in answer["error"]
         status, page = server.get("/")
-        assert status == 503 and "cannot be reached" in page
+        assert status == 503 and "The history cannot be read now" in page and "cannot be reached" in page
         status, page = server.get("/task?id=day(2012-01-01)")
         assert status == 503 and "cannot be reached" in page
         wait_for(lambda: "warning: cannot read the history" in server.stderr(), "the warning of the warm start")
@@ -178,7 +178,7 @@ def test_a_coordinator_that_is_down_is_one_line_on_the_page_never_a_traceback(tm
     assert "Traceback" not in server.stderr() and "s3cretpw" not in server.stderr()
 
 
-def test_the_page_in_a_browser_shows_the_other_hosts_run_live_to_its_end(coordinated, browser, artifacts):
+def test_the_page_in_a_browser_shows_the_other_hosts_run_live_to_its_end(coordinated, browser, artifacts):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
