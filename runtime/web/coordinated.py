@@ -215,26 +215,30 @@ class CoordinatorReader(Reader):
 
         lane = lane or self._listing
         with lane.lock:
-            try:
-                conn = lane.connect(self)
+            while True:
+                reused = lane.conn is not None and not lane.conn.closed
                 try:
-                    with conn.cursor() as cursor:
-                        if not self._tables:
-                            cursor.execute("SELECT to_regclass('flow_owners') IS NOT NULL"
-                                           " AND to_regclass('flow_resources') IS NOT NULL")
-                            if not cursor.fetchone()[0]:  # no build has used it yet: nothing to show
-                                return []
-                            self._tables = True
-                        cursor.execute(sql, params)
-                        return cursor.fetchall()
-                finally:
-                    if not conn.closed:
-                        conn.rollback()  # read-only: nothing to commit; ends the snapshot
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                lane.drop()  # the next request connects again: the coordinator may be back
-                raise StateError(f"{self.where} cannot be reached: {_one_line(exc, self.dsn)}") from None
-            except psycopg2.Error as exc:
-                raise StateError(f"{self.where} refused: {_one_line(exc, self.dsn)}") from None
+                    conn = lane.connect(self)
+                    try:
+                        with conn.cursor() as cursor:
+                            if not self._tables:
+                                cursor.execute("SELECT to_regclass('flow_owners') IS NOT NULL"
+                                               " AND to_regclass('flow_resources') IS NOT NULL")
+                                if not cursor.fetchone()[0]:  # no build has used it yet: nothing to show
+                                    return []
+                                self._tables = True
+                            cursor.execute(sql, params)
+                            return cursor.fetchall()
+                    finally:
+                        if not conn.closed:
+                            conn.rollback()  # read-only: nothing to commit; ends the snapshot
+                except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                    lane.drop()  # the next request connects again: the coordinator may be back
+                    if reused:  # an idle connection the database dropped (a restart): once more, on a new one
+                        continue
+                    raise StateError(f"{self.where} cannot be reached: {_one_line(exc, self.dsn)}") from None
+                except psycopg2.Error as exc:
+                    raise StateError(f"{self.where} refused: {_one_line(exc, self.dsn)}") from None
 
 
 class _Lane:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
@@ -223,3 +225,81 @@ def test_the_page_in_a_browser_shows_the_other_hosts_run_live_to_its_end(coordin
     finally:
         open(release, "w").close()
         build.wait(timeout=WAIT)
+
+
+class Relay:
+    """A TCP relay to the database that a test can cut (the coordinator goes down) and restore."""
+
+    def __init__(self, host: str, port: int):
+        self.upstream = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.sockets: list = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                client.close()  # the database is "down": the connection ends at once
+                continue
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self.up = False
+        with self.lock:
+            for end in self.sockets:
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.sockets = []
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_the_page_says_when_the_coordinator_goes_away_and_recovers_when_it_is_back(coordinated, tmp_path,
+                                                                                  monkeypatch):
+    address = urlsplit(coordinated["dsn"])
+    relay = Relay(address.hostname, address.port)
+    through_relay = address._replace(netloc=f"{address.netloc.rsplit('@', 1)[0]}@127.0.0.1:{relay.port}")
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", urlunsplit(through_relay))
+    server = Server(make_project(tmp_path))
+    try:
+        assert server.json("/api/runs")["total"] >= 2
+        relay.cut()
+        answer = server.json("/api/runs", expect=503)
+        assert "cannot be reached" in answer["error"] and "\n" not in answer["error"]
+        status, page = server.get("/runs/1")
+        assert status == 503 and "The history cannot be read now" in page
+        relay.up = True  # back: the next request connects again, without a restart
+        assert server.json("/api/runs")["total"] >= 2
+        assert server.json("/api/runs/1")["run"]["pid"] == coordinated["pids"][0]
+    finally:
+        server.stop()
+        relay.close()
+    assert "Traceback" not in server.stderr()
