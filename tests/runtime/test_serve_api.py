@@ -100,6 +100,7 @@ def test_a_task_shows_parameters_output_attempts_error_and_log_without_the_passw
     assert task["rule"] == "bad" and task["params"] == {"date": "2012-03-02"}
     assert task["output"] == "out/bad_2012-03-02.txt" and task["exists"] is False
     assert [(a["run_id"], a["status"], a["attempt"]) for a in task["attempts"]] == [(1, "failed", 1)]
+    assert task["attempts"][0]["pid"] == server.json("/api/runs/1")["run"]["pid"]  # the process that ran it
     assert task["attempts"][0]["duration"] >= 0
     assert "RuntimeError: no data for 2012-03-02" in task["error"]
     assert "postgresql://loader:***@db.example/warehouse" in task["error"]
@@ -147,7 +148,9 @@ def test_a_live_build_shows_running_tasks_progress_and_then_its_end(tmp_path):
         assert answer["progress"]["eta"] is not None  # the two days' pace stands in for held
         rows = server.json(f"/api/runs/{run['id']}/tasks?status=running")["rows"]
         assert sorted(row["id"] for row in rows) == ["held(2012-04-01)", "held(2012-04-02)"]
-        assert server.json("/api/task?id=" + quote("held(2012-04-01)"))["running"]["run_id"] == run["id"]
+        under_way = server.json("/api/task?id=" + quote("held(2012-04-01)"))["running"]
+        assert (under_way["run_id"], under_way["host"], under_way["pid"]) == (run["id"], socket.gethostname(),
+                                                                               build.pid)
         assert server.json("/api/target?name=live")["counts"]["running"] == 2
         (tmp_path / "release").write_text("")
         assert build.wait(timeout=120) == 0
