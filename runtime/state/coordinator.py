@@ -75,9 +75,16 @@ CREATE TABLE IF NOT EXISTS flow_running (
 CREATE TABLE IF NOT EXISTS flow_resources (
     resource text, owner text, holder text, amount integer NOT NULL,
     PRIMARY KEY (resource, owner, holder));
+CREATE TABLE IF NOT EXISTS flow_resource_asks (
+    resource text, owner text, priority integer NOT NULL, waiting boolean NOT NULL,
+    asked timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (resource, owner));
 """
 # The last table of _SCHEMA: when it exists, so does everything before it.
-_LAST_TABLE = "flow_resources"
+_LAST_TABLE = "flow_resource_asks"
+# A process that took a resource this recently, and holds none of it now, is between two of its
+# tasks: a lower-priority take elsewhere waits for it (ten times the executor's 0.2 s poll, so a
+# loaded host's pause between two tasks does not let a lower priority in).
+ASK_SECONDS = 2.0
 
 # An owner is live while its lease has not run out.
 _LIVE = "EXISTS (SELECT 1 FROM flow_owners o WHERE o.owner = {0} AND o.expires > now())"
@@ -336,30 +343,49 @@ class PostgresState(StateStore):
 
     # ------------------------------------------------------------------ resources
 
-    def try_take_resources(self, holder: str, amounts: dict, limits: dict) -> bool:
-        """Take `amounts` for `holder` if, with what every live process holds, no limit is passed; never waits."""
+    def try_take_resources(self, holder: str, amounts: dict, limits: dict, priority: int = 0) -> bool:
+        """Take `amounts` for `holder` if no limit is passed and no live process asks at a higher priority; never waits.
+
+        A process asking at a higher priority is one that was refused and still waits, or one that
+        took the resource less than ASK_SECONDS ago and holds none of it now (between two of its
+        tasks). Every take, refused or not, records this process's ask (`flow_resource_asks`,
+        one row per resource and process), in the same round trips as the take.
+        """
         wanted = {name: amount for name, amount in amounts.items() if amount}
         if not wanted:
             return True
         owner = self._ensure_owner()
         names = sorted(wanted)
+        ask = {"names": names, "owner": owner, "holder": holder, "priority": priority, "recent": ASK_SECONDS}
 
         def take(cursor):
-            # one lock per resource, taken in name order so two takers never deadlock
+            # one lock per resource, taken in name order so two takers never deadlock; then, per
+            # resource, what the other live holders hold and whether a live process asks higher
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('flow resource ' || r))"
-                           " FROM (SELECT r FROM unnest(%s::text[]) AS r ORDER BY r) AS sorted", (names,))
-            cursor.execute("SELECT resource, sum(amount) FROM flow_resources f WHERE resource = ANY(%s)"
-                           " AND NOT (owner = %s AND holder = %s) AND " + _LIVE.format("f.owner")
-                           + " GROUP BY resource", (names, owner, holder))
-            used = dict(cursor.fetchall())
-            for name in names:
+                           " FROM (SELECT r FROM unnest(%(names)s::text[]) AS r ORDER BY r) AS sorted;"
+                           " SELECT r.name, (SELECT coalesce(sum(f.amount), 0) FROM flow_resources f"
+                           "  WHERE f.resource = r.name AND NOT (f.owner = %(owner)s AND f.holder = %(holder)s)"
+                           "  AND " + _LIVE.format("f.owner") + "),"
+                           " EXISTS (SELECT 1 FROM flow_resource_asks a WHERE a.resource = r.name"
+                           "  AND a.owner <> %(owner)s AND a.priority > %(priority)s AND " + _LIVE.format("a.owner")
+                           + "  AND (a.waiting OR (a.asked > now() - %(recent)s * interval '1 second' AND NOT EXISTS"
+                           "   (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner))))"
+                           " FROM unnest(%(names)s::text[]) AS r(name)", ask)
+            taken = True
+            for name, used, outranked in cursor.fetchall():
                 limit = limits.get(name)
-                if limit is not None and used.get(name, 0) + wanted[name] > limit:
-                    return False
-            cursor.executemany("INSERT INTO flow_resources (resource, owner, holder, amount) VALUES (%s, %s, %s, %s)"
-                               " ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount",
-                               [(name, owner, holder, wanted[name]) for name in names])
-            return True
+                if outranked or (limit is not None and used + wanted[name] > limit):
+                    taken = False
+            statement = ("INSERT INTO flow_resource_asks AS a (resource, owner, priority, waiting)"
+                         " SELECT r, %(owner)s, %(priority)s, %(waiting)s FROM unnest(%(names)s::text[]) AS r"
+                         " ON CONFLICT (resource, owner) DO UPDATE SET priority = EXCLUDED.priority,"
+                         " waiting = EXCLUDED.waiting, asked = now()")
+            if taken:
+                statement += (";INSERT INTO flow_resources (resource, owner, holder, amount)"
+                              " SELECT r, %(owner)s, %(holder)s, a FROM unnest(%(names)s::text[], %(amounts)s::int[])"
+                              " AS t(r, a) ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
+            cursor.execute(statement, dict(ask, waiting=not taken, amounts=[wanted[name] for name in names]))
+            return taken
 
         return self._do(take)
 
@@ -512,6 +538,7 @@ class PostgresState(StateStore):
                 if owner is not None:
                     self._do(lambda cursor: (
                         cursor.execute("DELETE FROM flow_resources WHERE owner = %s", (owner,)),
+                        cursor.execute("DELETE FROM flow_resource_asks WHERE owner = %s", (owner,)),
                         cursor.execute("UPDATE flow_claims SET owner = NULL WHERE owner = %s", (owner,)),
                         cursor.execute("DELETE FROM flow_owners WHERE owner = %s", (owner,))))
         finally:

@@ -54,6 +54,18 @@ def low(date, output):
         f.write(f"{date}\\n")
 
 
+def gated(date, output):
+    # holds its resource until the test creates the file "release"
+    started = time.time()
+    _note("started", f"gated({date}) {os.getpid()} {started!r}\\n")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(SHARED, "release")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(output, "w") as f:
+        f.write(f"{date}\\n")
+    _note("spans", f"gated({date}) {os.getpid()} {started!r} {time.time()!r}\\n")
+
+
 def hold(date, output):
     # says it started, then holds its resource until the test creates the file "release"
     started = time.time()
@@ -88,12 +100,25 @@ rule hold(date: date):
     resources: db=1
     python: acts.hold
 
+rule gated(date: date):
+    output: "{shared}/out/gated_{{date}}.txt"
+    resources: db=1
+    python: acts.gated
+
+rule urgent(date: date):
+    output: "{shared}/out/urgent_{{date}}.txt"
+    resources: db=1
+    priority: 10
+    python: acts.query
+
 target month: query(d) for d in days(2012-06-01 .. 2012-06-30)
 target backfill:
     low(d) for d in days(2012-07-01 .. 2012-07-10)
     high(d) for d in days(2012-07-01 .. 2012-07-10)
 target first: hold(2012-08-01)
 target later: hold(d) for d in days(2012-08-02 .. 2012-08-03)
+target lows: gated(d) for d in days(2012-09-01 .. 2012-09-10)
+target urgents: urgent(d) for d in days(2012-09-11 .. 2012-09-15)
 '''
 
 
@@ -215,3 +240,32 @@ def test_a_killed_process_s_resource_is_free_again_when_its_lease_ends(hosts, pg
     assert result.returncode == 0, result.stdout + result.stderr
     assert collections.Counter(span[0] for span in spans(hosts.shared)) == {
         f"hold(2012-08-0{d})": 1 for d in range(1, 4)}
+
+
+def asking(dsn: str) -> int:
+    """How many processes are waiting for a resource they asked for (the coordinator's own table)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM flow_resource_asks WHERE waiting")
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_higher_priority_process_gets_a_shared_resource_before_a_lower_one_takes_it_again(hosts, pg_dsn):
+    low = start_flow(hosts(1), "build", "-j", "1", "lows")
+    wait_for(lambda: len(read(hosts.shared, "started")) == 1, "the low-priority build to take db=1")
+    high = start_flow(hosts(2), "build", "-j", "1", "urgents")
+    wait_for(lambda: asking(pg_dsn) == 1, "the high-priority build to wait for db=1")
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass
+    for process in (high, low):
+        code, out, err = finish(process)
+        assert code == 0, out + err
+    found = spans(hosts.shared)
+    assert_one_at_a_time(found)
+    order = ["urgent" if span[0].startswith("query(") else "low" for span in found]
+    assert len(order) == 15
+    # the low build's running task ended, then every urgent task ran before the low build's next one
+    assert order == ["low"] + ["urgent"] * 5 + ["low"] * 9, found

@@ -50,7 +50,7 @@ class SharedStore(StateStore):
     def unlock(self, key):
         pass
 
-    def try_take_resources(self, holder, amounts, limits):
+    def try_take_resources(self, holder, amounts, limits, priority=0):
         self.asks += 1
         for name, amount in amounts.items():
             used = sum(h.get(name, 0) for h in self.held.values())
@@ -129,8 +129,8 @@ class OtherProcess(SharedStore):
         super().__init__()
         self.held["other-host:42:load(2012-01-01)"] = {"postgres": 1}
 
-    def try_take_resources(self, holder, amounts, limits):
-        taken = super().try_take_resources(holder, amounts, limits)
+    def try_take_resources(self, holder, amounts, limits, priority=0):
+        taken = super().try_take_resources(holder, amounts, limits, priority)
         if not taken and self.asks == 5:
             self.held.clear()
         return taken
