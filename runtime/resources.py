@@ -88,12 +88,16 @@ class ResourcePool:
         self._parked: dict = {}  # resource -> deque of units waiting for it to be given back here
         self._freed: set = set()  # resources given back since the last retry
         self._elsewhere: list = []  # units the store refused: another process holds what they need
+        self._refused: set = set()  # resources the store refused since the last poll: new units wait without asking
         self._next_poll = 0.0
 
     # ------------------------------------------------------------------ the executor's calls
 
     def take(self, unit) -> bool:
         """Give `unit` its resources now, or park it until they may be free (False)."""
+        if self._refused and self._refused.intersection(self._needs_of(unit)):
+            self._park(unit, _ELSEWHERE)  # asked at the next poll: a backfill's tasks cost no round trip each
+            return False
         full = self._take(unit)
         if full is None:
             return True
@@ -156,6 +160,7 @@ class ResourcePool:
                 else:
                     self._park(unit, full)
             self._next_poll = time.monotonic() + self.poll
+            self._refused = refused
         return ready
 
     def wake_at(self):
@@ -167,6 +172,7 @@ class ResourcePool:
         units = [unit for queue in self._parked.values() for unit in queue] + self._elsewhere
         self._parked = {}
         self._elsewhere = []
+        self._refused = set()
         return units
 
     # ------------------------------------------------------------------ counting
@@ -191,6 +197,7 @@ class ResourcePool:
         holder = unit.id
         if self.state is not None and not self.state.try_take_resources(holder, needs, limits,
                                                                         self.priority.get(unit, 0)):
+            self._refused.update(needs)
             return _ELSEWHERE
         for name, amount in needs.items():
             in_use[name] += amount

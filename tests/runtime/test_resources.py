@@ -110,6 +110,7 @@ def test_two_processes_share_a_limit_of_1_only_through_the_store():
     mine, theirs, later = Unit("a", [("postgres", 1)]), Unit("b", [("postgres", 1)]), Unit("c", [("postgres", 1)])
     assert there.take(theirs)
     assert not here.take(mine) and not here.take(later)  # the store said no: both poll the store
+    assert store.asks == 2  # 'later' was not asked about: the store had just refused its resource
     assert here.wake_at() is not None
     asks = store.asks
     assert here.retry(4) == [] and store.asks == asks + 1  # one question per poll for one resource, not one per task
