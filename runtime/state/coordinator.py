@@ -9,7 +9,8 @@ executor another process may have finished the task, so it re-checks the output 
 Target skips that re-check (object stores). A claim is released, and the attempt's history written, in one transaction
 fenced by the owner token: a process whose lease ran out cannot release, or overwrite, a claim
 that another took over, and says so (`warnings`). Every time is the database's clock, so hosts
-need not agree on the time.
+need not agree on the time. Resources are rows tied to their holder's lease too; each take also
+records the priority this process asks at, so a lower priority elsewhere waits for it.
 
 Round trips: one per task claimed (a single INSERT ... ON CONFLICT), none for a task another
 process holds until the next poll (one query for every refused task, twice a second), and
