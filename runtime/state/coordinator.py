@@ -93,6 +93,17 @@ _CLAIM = ("INSERT INTO flow_claims AS c (key, owner) VALUES (%s, %s) ON CONFLICT
           " SET owner = EXCLUDED.owner, claimed_at = now()"
           " WHERE c.owner IS NULL OR c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner")
           + " RETURNING xmax = 0")  # true: a new row, so no other process ever claimed the task
+# Per resource asked for: what the other live holders hold, and whether a live process asks at a
+# higher priority (it waits, or it is between two of its tasks: it took the resource lately and
+# holds none now). Prepared once per connection, like the claim.
+_PREPARE_RESOURCE_CHECK = (
+    "PREPARE flow_resource_check (text[], text, text, integer, double precision) AS"
+    " SELECT r.name, (SELECT coalesce(sum(f.amount), 0) FROM flow_resources f"
+    "  WHERE f.resource = r.name AND NOT (f.owner = $2 AND f.holder = $3) AND " + _LIVE.format("f.owner") + "),"
+    " EXISTS (SELECT 1 FROM flow_resource_asks a WHERE a.resource = r.name AND a.owner <> $2 AND a.priority > $4"
+    "  AND " + _LIVE.format("a.owner") + " AND (a.waiting OR (a.asked > now() - $5 * interval '1 second'"
+    "  AND NOT EXISTS (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner))))"
+    " FROM unnest($1) AS r(name)")
 _PREPARE_CLAIM = "PREPARE flow_claim (text, text) AS " + _CLAIM.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _HELD_ELSEWHERE = ("SELECT c.key FROM flow_claims c WHERE c.key = ANY(%s) AND c.owner <> %s AND "
                    + _LIVE.format("c.owner"))
@@ -170,6 +181,7 @@ class PostgresState(StateStore):
         self._first_release_at = 0.0
         self._renewer: Optional[_Renewer] = None
         self._problems: list = []
+        self._asks: dict = {}  # resource -> (priority, waiting, when) last written to flow_resource_asks
 
     # ------------------------------------------------------------------ connection
 
@@ -184,6 +196,7 @@ class PostgresState(StateStore):
             _ensure_schema(conn)
             with conn.cursor() as cursor:  # planned once per connection: planning cost more than running it
                 cursor.execute(_PREPARE_CLAIM)
+                cursor.execute(_PREPARE_RESOURCE_CHECK)
             conn.commit()
         except BaseException:
             conn.close()
@@ -269,6 +282,7 @@ class PostgresState(StateStore):
 
         self._do(register)
         self.owner = owner
+        self._asks = {}  # the rows of a lost token are not this owner's
         self._renewer = _Renewer(self, owner)
         self._renewer.start()
         return owner
@@ -364,28 +378,30 @@ class PostgresState(StateStore):
             # resource, what the other live holders hold and whether a live process asks higher
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('flow resource ' || r))"
                            " FROM (SELECT r FROM unnest(%(names)s::text[]) AS r ORDER BY r) AS sorted;"
-                           " SELECT r.name, (SELECT coalesce(sum(f.amount), 0) FROM flow_resources f"
-                           "  WHERE f.resource = r.name AND NOT (f.owner = %(owner)s AND f.holder = %(holder)s)"
-                           "  AND " + _LIVE.format("f.owner") + "),"
-                           " EXISTS (SELECT 1 FROM flow_resource_asks a WHERE a.resource = r.name"
-                           "  AND a.owner <> %(owner)s AND a.priority > %(priority)s AND " + _LIVE.format("a.owner")
-                           + "  AND (a.waiting OR (a.asked > now() - %(recent)s * interval '1 second' AND NOT EXISTS"
-                           "   (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner))))"
-                           " FROM unnest(%(names)s::text[]) AS r(name)", ask)
+                           " EXECUTE flow_resource_check (%(names)s, %(owner)s, %(holder)s, %(priority)s, %(recent)s)",
+                           ask)
             taken = True
             for name, used, outranked in cursor.fetchall():
                 limit = limits.get(name)
                 if outranked or (limit is not None and used + wanted[name] > limit):
                     taken = False
-            statement = ("INSERT INTO flow_resource_asks AS a (resource, owner, priority, waiting)"
-                         " SELECT r, %(owner)s, %(priority)s, %(waiting)s FROM unnest(%(names)s::text[]) AS r"
-                         " ON CONFLICT (resource, owner) DO UPDATE SET priority = EXCLUDED.priority,"
-                         " waiting = EXCLUDED.waiting, asked = now()")
+            statements = []
+            now = self._clock()
+            recorded = self._asks  # name -> (priority, waiting, when written): a steady backfill rewrites it seldom
+            if any(recorded.get(name, (None, None, float("-inf")))[:2] != (priority, not taken)
+                   or now - recorded[name][2] > ASK_SECONDS / 4 for name in names):
+                statements.append("INSERT INTO flow_resource_asks AS a (resource, owner, priority, waiting)"
+                                  " SELECT r, %(owner)s, %(priority)s, %(waiting)s FROM unnest(%(names)s::text[]) AS r"
+                                  " ON CONFLICT (resource, owner) DO UPDATE SET priority = EXCLUDED.priority,"
+                                  " waiting = EXCLUDED.waiting, asked = now()")
+                recorded.update(dict.fromkeys(names, (priority, not taken, now)))
             if taken:
-                statement += (";INSERT INTO flow_resources (resource, owner, holder, amount)"
-                              " SELECT r, %(owner)s, %(holder)s, a FROM unnest(%(names)s::text[], %(amounts)s::int[])"
-                              " AS t(r, a) ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
-            cursor.execute(statement, dict(ask, waiting=not taken, amounts=[wanted[name] for name in names]))
+                statements.append("INSERT INTO flow_resources (resource, owner, holder, amount)"
+                                  " SELECT r, %(owner)s, %(holder)s, a FROM unnest(%(names)s::text[], %(amounts)s::int[])"
+                                  " AS t(r, a) ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
+            if statements:
+                cursor.execute(";".join(statements),
+                               dict(ask, waiting=not taken, amounts=[wanted[name] for name in names]))
             return taken
 
         return self._do(take)
