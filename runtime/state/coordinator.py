@@ -82,9 +82,10 @@ CREATE TABLE IF NOT EXISTS flow_resource_asks (
 """
 # The last table of _SCHEMA: when it exists, so does everything before it.
 _LAST_TABLE = "flow_resource_asks"
-# A process that took a resource this recently, and holds none of it now, is between two of its
-# tasks: a lower-priority take elsewhere waits for it (ten times the executor's 0.2 s poll, so a
-# loaded host's pause between two tasks does not let a lower priority in).
+# A process that took a resource this recently (its ask row is rewritten at most every quarter of
+# this), and holds none of it now, is between two of its tasks: a lower-priority take elsewhere
+# waits for it (ten times the executor's 0.2 s poll, so a loaded host's pause between two tasks
+# does not let a lower priority in).
 ASK_SECONDS = 2.0
 
 # An owner is live while its lease has not run out.
