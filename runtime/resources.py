@@ -6,7 +6,8 @@ from the Flowfile's top-level `resources:`, overridden by FLOW_RESOURCES, overri
 `ResourcePool` counts; across flow processes the state store's `try_take_resources` hook does
 (the local store always says yes). A task that cannot have its resources waits in the pool,
 parked behind the resource that was full, and is handed back when a holder gives it back; one
-refused by the store (another process holds it) is tried again every `poll` seconds.
+refused by the store (another process holds it, or asks for it at a higher priority) is tried
+again every `poll` seconds, the highest priority first.
 """
 
 from __future__ import annotations
@@ -75,10 +76,11 @@ class ResourcePool:
     else, except `wake_at()` (when to poll the store again) and `drain()` (a stopped build).
     """
 
-    def __init__(self, limits: dict, state=None, poll: float = 0.2):
+    def __init__(self, limits: dict, state=None, poll: float = 0.2, priority: dict | None = None):
         self.limits = limits
         self.state = state  # the StateStore whose hooks count other processes; None: this process only
         self.poll = poll
+        self.priority = priority or {}  # unit -> its effective priority (none set: all 0)
         self.in_use = dict.fromkeys(limits, 0)
         self.peak = dict.fromkeys(limits, 0)  # the most in use at once, per resource (for tests and the curious)
         self._needs: dict = {}  # rule name -> {resource: amount} of its limited resources ({}: none)
@@ -86,12 +88,16 @@ class ResourcePool:
         self._parked: dict = {}  # resource -> deque of units waiting for it to be given back here
         self._freed: set = set()  # resources given back since the last retry
         self._elsewhere: list = []  # units the store refused: another process holds what they need
+        self._refused: set = set()  # resources the store refused since the last poll: new units wait without asking
         self._next_poll = 0.0
 
     # ------------------------------------------------------------------ the executor's calls
 
     def take(self, unit) -> bool:
         """Give `unit` its resources now, or park it until they may be free (False)."""
+        if self._refused and self._refused.intersection(self._needs_of(unit)):
+            self._park(unit, _ELSEWHERE)  # asked at the next poll: a backfill's tasks cost no round trip each
+            return False
         full = self._take(unit)
         if full is None:
             return True
@@ -137,6 +143,8 @@ class ResourcePool:
                     self._park(unit, full)
         if self._elsewhere and len(ready) < most and time.monotonic() >= self._next_poll:
             waiting, self._elsewhere = self._elsewhere, []
+            if self.priority:  # the highest asks first: the store then knows this process waits at that priority
+                waiting.sort(key=lambda unit: -self.priority.get(unit, 0))
             refused: set = set()  # resources the store refused in this round: ask once per round
             for unit in waiting:
                 needs = self._needs_of(unit)
@@ -152,6 +160,7 @@ class ResourcePool:
                 else:
                     self._park(unit, full)
             self._next_poll = time.monotonic() + self.poll
+            self._refused = refused
         return ready
 
     def wake_at(self):
@@ -163,6 +172,7 @@ class ResourcePool:
         units = [unit for queue in self._parked.values() for unit in queue] + self._elsewhere
         self._parked = {}
         self._elsewhere = []
+        self._refused = set()
         return units
 
     # ------------------------------------------------------------------ counting
@@ -185,7 +195,9 @@ class ResourcePool:
             if in_use[name] + amount > limits[name]:
                 return name
         holder = unit.id
-        if self.state is not None and not self.state.try_take_resources(holder, needs, limits):
+        if self.state is not None and not self.state.try_take_resources(holder, needs, limits,
+                                                                        self.priority.get(unit, 0)):
+            self._refused.update(needs)
             return _ELSEWHERE
         for name, amount in needs.items():
             in_use[name] += amount

@@ -193,6 +193,8 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
 
         priority = effective_priorities(scheduled, unit_requirements,
                                         _target_priorities(project, options.targets, member_of))
+    if pool is not None and priority is not None:
+        pool.priority = priority  # a process sharing a coordinator waits for another's higher priority
     plan = Plan(scheduled, unit_requirements, unit_dependents, missing, options.keep_going, priority)
     reporter = make_reporter(stream, options.quiet, options.verbose)
     runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,

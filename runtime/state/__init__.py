@@ -37,10 +37,11 @@ class StateStore:
 
     # ------------------------------------------------------------------ resources
 
-    def try_take_resources(self, holder: str, amounts: dict, limits: dict) -> bool:
+    def try_take_resources(self, holder: str, amounts: dict, limits: dict, priority: int = 0) -> bool:
         """Take `amounts` (resource -> units) for `holder` if, with what other processes hold, no limit is passed.
 
-        Never waits. Here: True, since within one process the executor does the counting; a
+        `priority` is the holder's: a shared store refuses it while another process asks for one
+        of the resources at a higher priority. Never waits. Here: True, since within one process the executor does the counting; a
         store shared by several processes counts what they all hold.
         """
         return True

@@ -9,7 +9,8 @@ executor another process may have finished the task, so it re-checks the output 
 Target skips that re-check (object stores). A claim is released, and the attempt's history written, in one transaction
 fenced by the owner token: a process whose lease ran out cannot release, or overwrite, a claim
 that another took over, and says so (`warnings`). Every time is the database's clock, so hosts
-need not agree on the time.
+need not agree on the time. Resources are rows tied to their holder's lease too; each take also
+records the priority this process asks at, so a lower priority elsewhere waits for it.
 
 Round trips: one per task claimed (a single INSERT ... ON CONFLICT), none for a task another
 process holds until the next poll (one query for every refused task, twice a second), and
@@ -75,9 +76,17 @@ CREATE TABLE IF NOT EXISTS flow_running (
 CREATE TABLE IF NOT EXISTS flow_resources (
     resource text, owner text, holder text, amount integer NOT NULL,
     PRIMARY KEY (resource, owner, holder));
+CREATE TABLE IF NOT EXISTS flow_resource_asks (
+    resource text, owner text, priority integer NOT NULL, waiting boolean NOT NULL,
+    asked timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (resource, owner));
 """
 # The last table of _SCHEMA: when it exists, so does everything before it.
-_LAST_TABLE = "flow_resources"
+_LAST_TABLE = "flow_resource_asks"
+# A process that took a resource this recently (its ask row is rewritten at most every quarter of
+# this), and holds none of it now, is between two of its tasks: a lower-priority take elsewhere
+# waits for it (ten times the executor's 0.2 s poll, so a loaded host's pause between two tasks
+# does not let a lower priority in).
+ASK_SECONDS = 2.0
 
 # An owner is live while its lease has not run out.
 _LIVE = "EXISTS (SELECT 1 FROM flow_owners o WHERE o.owner = {0} AND o.expires > now())"
@@ -85,6 +94,17 @@ _CLAIM = ("INSERT INTO flow_claims AS c (key, owner) VALUES (%s, %s) ON CONFLICT
           " SET owner = EXCLUDED.owner, claimed_at = now()"
           " WHERE c.owner IS NULL OR c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner")
           + " RETURNING xmax = 0")  # true: a new row, so no other process ever claimed the task
+# Per resource asked for: what the other live holders hold, and whether a live process asks at a
+# higher priority (it waits, or it is between two of its tasks: it took the resource lately and
+# holds none now). Prepared once per connection, like the claim.
+_PREPARE_RESOURCE_CHECK = (
+    "PREPARE flow_resource_check (text[], text, text, integer, double precision) AS"
+    " SELECT r.name, (SELECT coalesce(sum(f.amount), 0) FROM flow_resources f"
+    "  WHERE f.resource = r.name AND NOT (f.owner = $2 AND f.holder = $3) AND " + _LIVE.format("f.owner") + "),"
+    " EXISTS (SELECT 1 FROM flow_resource_asks a WHERE a.resource = r.name AND a.owner <> $2 AND a.priority > $4"
+    "  AND " + _LIVE.format("a.owner") + " AND (a.waiting OR (a.asked > now() - $5 * interval '1 second'"
+    "  AND NOT EXISTS (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner))))"
+    " FROM unnest($1) AS r(name)")
 _PREPARE_CLAIM = "PREPARE flow_claim (text, text) AS " + _CLAIM.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _HELD_ELSEWHERE = ("SELECT c.key FROM flow_claims c WHERE c.key = ANY(%s) AND c.owner <> %s AND "
                    + _LIVE.format("c.owner"))
@@ -162,6 +182,7 @@ class PostgresState(StateStore):
         self._first_release_at = 0.0
         self._renewer: Optional[_Renewer] = None
         self._problems: list = []
+        self._asks: dict = {}  # resource -> (priority, waiting, when) last written to flow_resource_asks
 
     # ------------------------------------------------------------------ connection
 
@@ -176,6 +197,7 @@ class PostgresState(StateStore):
             _ensure_schema(conn)
             with conn.cursor() as cursor:  # planned once per connection: planning cost more than running it
                 cursor.execute(_PREPARE_CLAIM)
+                cursor.execute(_PREPARE_RESOURCE_CHECK)
             conn.commit()
         except BaseException:
             conn.close()
@@ -261,6 +283,7 @@ class PostgresState(StateStore):
 
         self._do(register)
         self.owner = owner
+        self._asks = {}  # the rows of a lost token are not this owner's
         self._renewer = _Renewer(self, owner)
         self._renewer.start()
         return owner
@@ -336,30 +359,51 @@ class PostgresState(StateStore):
 
     # ------------------------------------------------------------------ resources
 
-    def try_take_resources(self, holder: str, amounts: dict, limits: dict) -> bool:
-        """Take `amounts` for `holder` if, with what every live process holds, no limit is passed; never waits."""
+    def try_take_resources(self, holder: str, amounts: dict, limits: dict, priority: int = 0) -> bool:
+        """Take `amounts` for `holder` if no limit is passed and no live process asks at a higher priority; never waits.
+
+        A process asking at a higher priority is one that was refused and still waits, or one that
+        took the resource less than ASK_SECONDS ago and holds none of it now (between two of its
+        tasks). Every take, refused or not, records this process's ask (`flow_resource_asks`,
+        one row per resource and process), in the same round trips as the take.
+        """
         wanted = {name: amount for name, amount in amounts.items() if amount}
         if not wanted:
             return True
         owner = self._ensure_owner()
         names = sorted(wanted)
+        ask = {"names": names, "owner": owner, "holder": holder, "priority": priority, "recent": ASK_SECONDS}
 
         def take(cursor):
-            # one lock per resource, taken in name order so two takers never deadlock
+            # one lock per resource, taken in name order so two takers never deadlock; then, per
+            # resource, what the other live holders hold and whether a live process asks higher
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('flow resource ' || r))"
-                           " FROM (SELECT r FROM unnest(%s::text[]) AS r ORDER BY r) AS sorted", (names,))
-            cursor.execute("SELECT resource, sum(amount) FROM flow_resources f WHERE resource = ANY(%s)"
-                           " AND NOT (owner = %s AND holder = %s) AND " + _LIVE.format("f.owner")
-                           + " GROUP BY resource", (names, owner, holder))
-            used = dict(cursor.fetchall())
-            for name in names:
+                           " FROM (SELECT r FROM unnest(%(names)s::text[]) AS r ORDER BY r) AS sorted;"
+                           " EXECUTE flow_resource_check (%(names)s, %(owner)s, %(holder)s, %(priority)s, %(recent)s)",
+                           ask)
+            taken = True
+            for name, used, outranked in cursor.fetchall():
                 limit = limits.get(name)
-                if limit is not None and used.get(name, 0) + wanted[name] > limit:
-                    return False
-            cursor.executemany("INSERT INTO flow_resources (resource, owner, holder, amount) VALUES (%s, %s, %s, %s)"
-                               " ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount",
-                               [(name, owner, holder, wanted[name]) for name in names])
-            return True
+                if outranked or (limit is not None and used + wanted[name] > limit):
+                    taken = False
+            statements = []
+            now = self._clock()
+            recorded = self._asks  # name -> (priority, waiting, when written): a steady backfill rewrites it seldom
+            if any(recorded.get(name, (None, None, float("-inf")))[:2] != (priority, not taken)
+                   or now - recorded[name][2] > ASK_SECONDS / 4 for name in names):
+                statements.append("INSERT INTO flow_resource_asks AS a (resource, owner, priority, waiting)"
+                                  " SELECT r, %(owner)s, %(priority)s, %(waiting)s FROM unnest(%(names)s::text[]) AS r"
+                                  " ON CONFLICT (resource, owner) DO UPDATE SET priority = EXCLUDED.priority,"
+                                  " waiting = EXCLUDED.waiting, asked = now()")
+                recorded.update(dict.fromkeys(names, (priority, not taken, now)))
+            if taken:
+                statements.append("INSERT INTO flow_resources (resource, owner, holder, amount)"
+                                  " SELECT r, %(owner)s, %(holder)s, a FROM unnest(%(names)s::text[], %(amounts)s::int[])"
+                                  " AS t(r, a) ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
+            if statements:
+                cursor.execute(";".join(statements),
+                               dict(ask, waiting=not taken, amounts=[wanted[name] for name in names]))
+            return taken
 
         return self._do(take)
 
@@ -512,6 +556,7 @@ class PostgresState(StateStore):
                 if owner is not None:
                     self._do(lambda cursor: (
                         cursor.execute("DELETE FROM flow_resources WHERE owner = %s", (owner,)),
+                        cursor.execute("DELETE FROM flow_resource_asks WHERE owner = %s", (owner,)),
                         cursor.execute("UPDATE flow_claims SET owner = NULL WHERE owner = %s", (owner,)),
                         cursor.execute("DELETE FROM flow_owners WHERE owner = %s", (owner,))))
         finally:

@@ -189,6 +189,26 @@ def test_a_resource_limit_counts_what_every_live_process_holds(stores):
     wait_for(lambda: b.try_take_resources("y", {"slots": 1}, {"slots": 2}), "c's slots to count no more")
 
 
+def test_a_process_asking_for_a_resource_at_a_higher_priority_is_served_first(stores):
+    low, high, same, dying = stores(), stores(), stores(), stores(lease=1.0)
+    db = {"db": 1}
+    assert low.try_take_resources("low1", db, db)
+    assert not high.try_take_resources("high1", db, db, priority=10)  # full: it waits, at 10
+    low.give_back_resources("low1")
+    assert not low.try_take_resources("low2", db, db)  # free, but a process waits at a higher priority
+    assert high.try_take_resources("high1", db, db, priority=10)  # waiting at 0 does not hold back 10
+    high.give_back_resources("high1")
+    assert not low.try_take_resources("low2", db, db)  # high took it just now: it is between two tasks
+    assert same.try_take_resources("same1", db, db, priority=10)  # an equal priority is not held back
+    assert not dying.try_take_resources("top", db, db, priority=20)
+    kill(dying)  # it waited at 20, then died: that counts only until its lease ends
+    same.give_back_resources("same1")
+    assert not same.try_take_resources("same2", db, db, priority=10)
+    wait_for(lambda: same.try_take_resources("same2", db, db, priority=10), "the dead waiter to count no more")
+    same.close()  # a process that ends takes its asks along
+    wait_for(lambda: low.try_take_resources("low2", db, db), "the high-priority process's ask to lapse")
+
+
 def test_the_base_store_leaves_resource_counting_to_the_executor(tmp_path):
     local = LocalState(str(tmp_path / ".flow"))
     assert local.try_take_resources("t", {"postgres": 5}, {"postgres": 1})

@@ -50,7 +50,7 @@ class SharedStore(StateStore):
     def unlock(self, key):
         pass
 
-    def try_take_resources(self, holder, amounts, limits):
+    def try_take_resources(self, holder, amounts, limits, priority=0):
         self.asks += 1
         for name, amount in amounts.items():
             used = sum(h.get(name, 0) for h in self.held.values())
@@ -110,6 +110,7 @@ def test_two_processes_share_a_limit_of_1_only_through_the_store():
     mine, theirs, later = Unit("a", [("postgres", 1)]), Unit("b", [("postgres", 1)]), Unit("c", [("postgres", 1)])
     assert there.take(theirs)
     assert not here.take(mine) and not here.take(later)  # the store said no: both poll the store
+    assert store.asks == 2  # 'later' was not asked about: the store had just refused its resource
     assert here.wake_at() is not None
     asks = store.asks
     assert here.retry(4) == [] and store.asks == asks + 1  # one question per poll for one resource, not one per task
@@ -129,8 +130,8 @@ class OtherProcess(SharedStore):
         super().__init__()
         self.held["other-host:42:load(2012-01-01)"] = {"postgres": 1}
 
-    def try_take_resources(self, holder, amounts, limits):
-        taken = super().try_take_resources(holder, amounts, limits)
+    def try_take_resources(self, holder, amounts, limits, priority=0):
+        taken = super().try_take_resources(holder, amounts, limits, priority)
         if not taken and self.asks == 5:
             self.held.clear()
         return taken
