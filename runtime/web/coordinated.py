@@ -1,7 +1,7 @@
 """Read every host's runs for the page from the coordinator's PostgreSQL, read-only (see docs/coordinator.md).
 
 The tables are the ones `PostgresState` writes (flow_runs, flow_attempts, flow_running, flow_owners).
-Every query runs in a read-only transaction on one connection of the page's own: a page never
+Every query runs in a read-only transaction on a connection of the page's own: a page never
 creates a table, a claim or a lease, and a coordinator without tables yet is an empty history.
 A coordinator that cannot be reached is a StateError, in one redacted line, which the page shows;
 the next request connects again. psycopg2 is imported on first use.
@@ -16,7 +16,7 @@ from typing import Optional
 from flow.runtime import conninfo
 from flow.runtime.history import StateError
 
-from .store import ORDER, RECENT, Reader, _run, _task_row, attempt_row
+from .store import ORDER, RECENT, Reader, attempt_row, run_row, task_row
 
 CONNECT_TIMEOUT = 10
 # The task rows of this many finished runs are kept in memory (about 25 MB for a run of 100,000 tasks).
@@ -37,7 +37,7 @@ def _run_tasks_sql(under_way: str) -> str:
     `under_way` is the status an attempt still under way shows: running, or interrupted once its run died.
     """
     return (
-        # byte order ("C"): the database's own collation sorts text several times slower, and SQLite's order is bytes
+        # byte order ("C"), as the local history's SQLite orders task ids, whatever the database's collation
         'SELECT DISTINCT ON (task_id COLLATE "C") task_id, rule, status, attempt, started, duration, error, ord FROM ('
         f" SELECT task_id, rule, {_STATUS_SQL} AS status, attempt, started, duration, error, {_ORD_SQL} AS ord,"
         " 0 AS latest_first FROM flow_attempts WHERE run_id = %(run)s"
@@ -67,7 +67,7 @@ class CoordinatorReader(Reader):
 
     def runs(self, offset: int = 0, limit: int = 50) -> list:
         rows = self._query(_RUN_SELECT + " ORDER BY r.id DESC LIMIT %s OFFSET %s", (limit, offset))
-        return [_run(row[:-1], row[-1]) for row in rows]
+        return [run_row(row[:-1], row[-1]) for row in rows]
 
     def run_count(self) -> int:
         rows = self._query("SELECT count(*) FROM flow_runs")
@@ -75,11 +75,11 @@ class CoordinatorReader(Reader):
 
     def run(self, run_id: int) -> Optional[dict]:
         rows = self._query(_RUN_SELECT + " WHERE r.id = %s", (run_id,))
-        return _run(rows[0][:-1], rows[0][-1]) if rows else None
+        return run_row(rows[0][:-1], rows[0][-1]) if rows else None
 
     def live_runs(self) -> list:
         rows = self._query(_RUN_SELECT + " WHERE r.status = 'running' ORDER BY r.id DESC")
-        return [run for run in (_run(row[:-1], row[-1]) for row in rows) if run["state"] == "running"]
+        return [run for run in (run_row(row[:-1], row[-1]) for row in rows) if run["state"] == "running"]
 
     # ------------------------------------------------------------------ one run's tasks
 
@@ -108,7 +108,7 @@ class CoordinatorReader(Reader):
                 rows = [row for row in rows if (not query or query in row[0].lower())
                         and (not status or row[2] == status) and (not rule or row[1] == rule)
                         and not (hide_done and row[2] == "done")]
-            return len(rows), [_task_row(row[:7]) for row in rows[offset:offset + limit]]
+            return len(rows), [task_row(row[:7]) for row in rows[offset:offset + limit]]
         clauses, params = [], {"run": run["id"], "limit": limit, "offset": offset}
         if hide_done:
             clauses.append("status <> 'done'")
@@ -131,7 +131,7 @@ class CoordinatorReader(Reader):
                                 self._run_lane)[0][0]
         else:
             total = rows[0][-1] if rows else 0
-        return total, [_task_row(row[:-1]) for row in rows]
+        return total, [task_row(row[:-1]) for row in rows]
 
     def _finished_run(self, run: dict) -> tuple:
         """(task rows, rule -> {status: tasks}) of a run that ended, read once (attempts still 'under way'

@@ -150,7 +150,7 @@ class HistoryReader(Reader):
         if conn is None:
             return []
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
-        return [_run(row) for row in rows]
+        return [run_row(row) for row in rows]
 
     @_listing
     def run_count(self) -> int:
@@ -163,7 +163,7 @@ class HistoryReader(Reader):
         if conn is None:
             return None
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _run(row) if row is not None else None
+        return run_row(row) if row is not None else None
 
     @_listing
     def live_runs(self) -> list:
@@ -172,7 +172,7 @@ class HistoryReader(Reader):
         if conn is None:
             return []
         rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running' ORDER BY id DESC")
-        return [run for run in map(_run, rows) if run["state"] == "running"]
+        return [run for run in map(run_row, rows) if run["state"] == "running"]
 
     # ------------------------------------------------------------------ one run's tasks
 
@@ -204,7 +204,7 @@ class HistoryReader(Reader):
             params.update(limit=limit, offset=offset)
             page = conn.execute(f"SELECT task_id, rule, status, attempt, started, duration, error FROM {table.name}"
                                 f" {where} ORDER BY ord, task_id LIMIT :limit OFFSET :offset", params).fetchall()
-            return total, [_task_row(row) for row in page]
+            return total, [task_row(row) for row in page]
 
     def run_task_ids(self, run: dict) -> set:
         """The ids of the tasks the run has a row for (attempted, under way, or given up on)."""
@@ -371,7 +371,7 @@ def _filters(query: str, status: str, rule: str, hide_done: bool) -> tuple:
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def _task_row(row) -> dict:
+def task_row(row) -> dict:
     from flow.runtime.db import redact_text
 
     task_id, rule, status, attempt, started, duration, error = row
@@ -393,7 +393,7 @@ def attempt_row(row) -> dict:
     return attempt
 
 
-def _run(row, live: Optional[bool] = None) -> dict:
+def run_row(row, live: Optional[bool] = None) -> dict:
     """A run as the page shows it, from a row of _RUN_COLUMNS; `live`: whether its process holds its lease
     on the coordinator (None: not known, as in the local history)."""
     run = dict(zip(("id", "started", "finished", "command", "targets", "status", "counts", "host", "pid", "plan"),
