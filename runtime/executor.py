@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from .events import Events, Outcome, TaskEvent, seconds_text
 from .batches import Batch
+from .events import Events, Outcome, TaskEvent, seconds_text
 from .plan import Plan
 from .runners import Job, Runners
 
@@ -122,7 +122,7 @@ class Executor:
             return True
         # every slot is busy: a task may still wait behind a quick one (the worker pool's pipe)
         runner = self._runner_of(task)
-        return runner is not None and runner.can_queue()
+        return runner is not None and runner.can_queue(task)
 
     def _start_ready(self) -> None:
         plan = self.plan
@@ -148,6 +148,8 @@ class Executor:
         while plan.has_ready() and self._can_start(plan.peek()):
             task = plan.next_ready()
             self._try_start(task)
+        for runner in self._made:
+            runner.flush()
 
     def _try_start(self, task) -> None:
         """Lock the task, check nobody finished it meanwhile, then start its first attempt."""
@@ -263,7 +265,8 @@ class Executor:
             for source in wait(list(owner), self._next_wakeup()):
                 collected.extend(owner[source].collect(source))
         for result, started, resend in collected:
-            self._handle(result)
+            if result is not None:
+                self._handle(result)
             if started is not None:
                 self._started_now(started)
             self._send_again(resend)
