@@ -148,7 +148,7 @@ class TaskFactory:
                 seen = set()
                 required = []
                 try:
-                    pairs = _with_clock(info.requires, env, task.id)
+                    pairs = _with_clock(info.requires, env, task)
                 except (OverflowError, ValueError) as exc:  # t.TypeError_ included: a date left the calendar
                     raise requirement_error(task, _reason(exc)) from None
                 for name, values in pairs:
@@ -178,35 +178,61 @@ class TaskFactory:
         return _with_clock(self.flowfile.relative_ranges[name], self.clock_env, f"range '{name}'")
 
 
-def _with_clock(function, env: dict, what: str):
+def _with_clock(function, env: dict, what):
+    """`function(env)`; E903 when it needs today and no clock was given (`what`: a text, or the Task asking)."""
     try:
         return function(env)
     except NoClock:
+        if what.__class__ is Task:
+            what = what.id  # named only on an error: an id costs a format per task
         raise UsageError(Diagnostic("error", "E903", f"{what} depends on today, and no build date was given",
                                     None, "pass --today YYYY-MM-DD")) from None
 
 
 class TaskGraph:
-    """The tasks reached from the roots, with requirement edges, as a networkx DiGraph.
+    """The tasks reached from the roots and their requirement edges, in plain lists (no per-task dicts).
 
-    `expanded` holds the tasks whose requirements were followed; the others were complete (or
-    external) and their requirements were never looked at (Luigi's rule).
+    `nodes` lists the tasks in the order the walk reached them (roots first). `expanded` holds the
+    tasks whose requirements were followed; the others were complete (or external) and their
+    requirements were never looked at (Luigi's rule), so they have no edges. `graph` gives the same
+    as a networkx DiGraph (edge task -> requirement), made on first use, for the algorithms of
+    networkx; a build never asks for it.
     """
 
-    def __init__(self, roots: list, graph, expanded: set, complete: set):
+    def __init__(self, roots: list, nodes: list, expanded: set, complete: set, requires, dependents: dict):
         self.roots = roots
-        self.graph = graph  # networkx.DiGraph: edge task -> requirement
+        self.nodes = nodes
         self.expanded = expanded
         self.complete = complete
+        self._requires = requires  # the factory's requirements(task), cached per task
+        self._dependents = dependents  # task -> the expanded tasks that require it
+        self._graph = None
 
     def requirements(self, task: Task) -> list:
-        return list(self.graph.successors(task))
+        return self._requires(task) if task in self.expanded else []
 
     def dependents(self, task: Task) -> list:
-        return list(self.graph.predecessors(task))
+        return self._dependents.get(task, [])
+
+    @property
+    def graph(self):
+        """The graph as a networkx DiGraph (edge task -> requirement)."""
+        if self._graph is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self.nodes)
+            requires = self._requires
+            graph.add_edges_from((task, child) for task in self.nodes if task in self.expanded
+                                 for child in requires(task))
+            self._graph = graph
+        return self._graph
+
+    def __iter__(self):
+        return iter(self.nodes)
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self.nodes)
 
 
 def _chain_start(parents: dict, task):
@@ -223,6 +249,7 @@ def walk(
     roots: Iterable[Task],
     complete: Optional[Callable[[list], set]] = None,
     descend_into_complete: Optional[Callable[[Task], bool]] = None,
+    edges: bool = True,
 ):
     """Visit the tasks reached from `roots` breadth first, one level at a time: the one walk of the task graph.
 
@@ -232,6 +259,7 @@ def walk(
        external are expanded: their requirements are followed, as `edges` (task, requirement);
        a complete task's requirements are never looked at (Luigi's rule);
     3. the next level is the requirements not seen before. The caller may stop after any level.
+    With `edges=False` the edges are not listed (an empty list): the caller reads requirements itself.
     """
     roots = list(dict.fromkeys(roots))
     seen = set(roots)
@@ -243,7 +271,7 @@ def walk(
         finished = complete(level) if complete is not None else set()
         next_level = []
         expanded = []
-        edges = []
+        level_edges = []
         for task in level:
             if task in finished and not (descend_into_complete and descend_into_complete(task)):
                 continue
@@ -255,14 +283,15 @@ def walk(
             except RequirementError as exc:
                 start = _chain_start(parents, task) if task.name in recursive else None
                 raise requirement_error(task, exc.reason, start) from None
+            if edges:
+                level_edges.extend([(task, child) for child in children])
             for child in children:
-                edges.append((task, child))
                 if child not in seen:
                     seen.add(child)
                     next_level.append(child)
                     if child.name in recursive:  # for naming the start of a chain that never ends
                         parents[child] = task
-        yield level, finished, expanded, edges
+        yield level, finished, expanded, level_edges
         level = next_level
 
 
@@ -272,29 +301,38 @@ def build_graph(
     complete: Callable[[list], set],
     descend_into_complete: Optional[Callable[[Task], bool]] = None,
 ) -> TaskGraph:
-    """The graph `walk` reaches from `roots`, as a networkx DiGraph, checked for cycles.
+    """The graph `walk` reaches from `roots`, checked for cycles.
 
     `complete(tasks)` is asked once per level; complete tasks are leaves, unless
     `descend_into_complete` names them (tasks a user forces).
     """
-    import networkx as nx
-
-    graph = nx.DiGraph()
     roots = list(dict.fromkeys(roots))
-    graph.add_nodes_from(roots)
+    nodes: list = []
     expanded_all: set = set()
     done: set = set()
-    for _, finished, expanded, edges in walk(factory, roots, complete, descend_into_complete):
+    dependents: dict = {}
+    requirements = factory.requirements
+    for level, finished, expanded, _ in walk(factory, roots, complete, descend_into_complete, edges=False):
+        nodes.extend(level)
         done.update(finished)
         expanded_all.update(expanded)
-        graph.add_edges_from(edges)
-        if graph.number_of_nodes() > MAX_TASKS:
+        for task in expanded:
+            for child in task._requires:  # what walk just asked the factory for, cached on the task
+                parents = dependents.get(child)
+                if parents is None:
+                    dependents[child] = [task]
+                else:
+                    parents.append(task)
+        if len(nodes) > MAX_TASKS:
             raise FlowCheckError(error(
                 "E801", f"more than {MAX_TASKS:,} tasks: a requirement chain seems never to end",
                 None, hint="a rule that requires itself (day - 1) needs a condition that stops it"))
-    expanded = expanded_all
-    if expanded and factory.flowfile.recursive_rules and not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(graph)
-        path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id
-        raise CycleError(error("E802", f"tasks require each other in a cycle: {path}", cycle[0][0].rule.span))
-    return TaskGraph(roots, graph, expanded, done)
+    graph = TaskGraph(roots, nodes, expanded_all, done, requirements, dependents)
+    if expanded_all and factory.flowfile.recursive_rules:
+        import networkx as nx
+
+        if not nx.is_directed_acyclic_graph(graph.graph):
+            cycle = nx.find_cycle(graph.graph)
+            path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id
+            raise CycleError(error("E802", f"tasks require each other in a cycle: {path}", cycle[0][0].rule.span))
+    return graph

@@ -79,23 +79,20 @@ def _build(project, roots: list, options: BuildOptions) -> int:
         descend = forced_roots.__contains__
     counter = TaskCounter(max_tasks(options.max_tasks), roots)
     graph = build_graph(counter.factory(project.factory), roots, counter.complete(complete), descend)
-    nx_graph = graph.graph
     finished = graph.complete
     if options.force_upstream:
-        forced = {t for t in nx_graph if not t.info.node.external}
+        forced = {t for t in graph.nodes if not t.info.node.external}
     else:
         forced = forced_roots
-    to_run = [t for t in nx_graph if not t.info.node.external and (t not in finished or t in forced)]
-    missing = [t for t in nx_graph if t.info.node.external and t not in finished]
+    to_run = [t for t in graph.nodes if not t.info.node.external and (t not in finished or t in forced)]
+    missing = [t for t in graph.nodes if t.info.node.external and t not in finished]
     from ..open_periods import open_tasks, refusal
 
     still_open = open_tasks(to_run, project.clock, options.allow_open)
     if still_open:
         raise refusal(still_open, project.clock)
     requirements = project.factory.requirements
-
-    def dependents(task):
-        return nx_graph.pred[task]
+    dependents = graph.dependents
 
     if options.dry_run:
         return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets)
@@ -131,7 +128,7 @@ def _build(project, roots: list, options: BuildOptions) -> int:
     # runs of batched rules (`batch: N`) are scheduled as one unit each
     from ..batches import units
 
-    scheduled, unit_requirements, unit_dependents, _ = units(to_run, _graph_requirements(nx_graph), dependents)
+    scheduled, unit_requirements, unit_dependents, _ = units(to_run, graph.requirements, dependents)
     plan = Plan(scheduled, unit_requirements, unit_dependents, missing, options.keep_going)
     reporter = make_reporter(stream, options.quiet, options.verbose)
     runners = make_runners(project.checked, project.targets, options.jobs, project.root, project.tmp_dir,
@@ -209,11 +206,6 @@ def _runner_name(action_kinds: dict, task):
     return kind.runner if kind is not None else None
 
 
-def _graph_requirements(nx_graph):
-    successors = nx_graph.succ
-    return lambda task: successors[task]
-
-
 def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names) -> int:
     from ..plan import run_order
     from ..report import render_dry_run
@@ -288,9 +280,8 @@ def _report_missing(reporter, missing) -> None:
 
 
 def _summarise(plan, outcome, finished, missing, elapsed):
-    from ..report import Summary
-
     from ..batches import each_task
+    from ..report import Summary
 
     blocked = {task: cause for unit, cause in plan.blocked.items() for task in each_task(unit)}
     failed = [task for task, _ in outcome.failed]
