@@ -40,9 +40,11 @@ class Task:
         """`top_artists(2012-06)`: the rule and its significant parameter values."""
         text = self._id
         if text is None:
-            values = self.values
-            shown = ", ".join(t.format_value(values[i]) for i in self.info.significant)
-            text = self._id = f"{self.info.name}({shown})"
+            info = self.info
+            make = info.__dict__.get("_id_format")
+            if make is None:
+                make = info.__dict__["_id_format"] = _id_format(info)
+            text = self._id = make(self.values)
         return text
 
     @property
@@ -58,6 +60,24 @@ class Task:
 
     def __lt__(self, other: "Task") -> bool:
         return self.id < other.id
+
+
+def _id_format(info: RuleInfo) -> Callable[[tuple], str]:
+    """The function that writes the ids of a rule's tasks, made once per rule (a dry run writes every id)."""
+    name = info.name
+    slots = [(i, t.FORMATTERS.get(info.param_types[i], t.format_value)) for i in info.significant]
+    if len(slots) == 1:
+        [(index, convert)] = slots
+
+        def one(values: tuple) -> str:
+            return f"{name}({convert(values[index])})"
+
+        return one
+
+    def many(values: tuple) -> str:
+        return f"{name}({', '.join([convert(values[i]) for i, convert in slots])})"
+
+    return many
 
 
 class CycleError(FlowCheckError):
@@ -93,6 +113,9 @@ def requirement_error(task, reason: str, start=None) -> RequirementError:
 
 # Past this many tasks in one graph, a rule that requires itself (day - 1) almost surely never stops.
 MAX_TASKS = 5_000_000
+
+
+NO_TASKS = ()  # the requirements of a rule without requires
 
 
 class TaskFactory:
@@ -139,7 +162,7 @@ class TaskFactory:
         if required is None:
             info = task.info
             if not info.has_requires:
-                required = []
+                required = NO_TASKS  # shared: most tasks of a big graph are leaves
             else:
                 env = dict(zip(info.param_names, task.values))
                 if info.uses_clock:
@@ -211,8 +234,10 @@ class TaskGraph:
     def requirements(self, task: Task) -> list:
         return self._requires(task) if task in self.expanded else []
 
-    def dependents(self, task: Task) -> list:
-        return self._dependents.get(task, [])
+    def dependents(self, task: Task):
+        """The expanded tasks that require `task` (a list, or a tuple of one or none)."""
+        found = self._dependents.get(task, NO_TASKS)
+        return (found,) if found.__class__ is Task else found
 
     @property
     def graph(self):
@@ -310,7 +335,7 @@ def build_graph(
     nodes: list = []
     expanded_all: set = set()
     done: set = set()
-    dependents: dict = {}
+    dependents: dict = {}  # task -> its one dependent, or a list of several (most tasks have one)
     requirements = factory.requirements
     for level, finished, expanded, _ in walk(factory, roots, complete, descend_into_complete, edges=False):
         nodes.extend(level)
@@ -320,7 +345,9 @@ def build_graph(
             for child in task._requires:  # what walk just asked the factory for, cached on the task
                 parents = dependents.get(child)
                 if parents is None:
-                    dependents[child] = [task]
+                    dependents[child] = task
+                elif parents.__class__ is Task:
+                    dependents[child] = [parents, task]
                 else:
                     parents.append(task)
         if len(nodes) > MAX_TASKS:

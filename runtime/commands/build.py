@@ -208,7 +208,7 @@ def _runner_name(action_kinds: dict, task):
 
 def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names) -> int:
     from ..plan import run_order
-    from ..report import render_dry_run
+    from ..summary import dry_run_chunks
 
     _show_clock(project, names, stream)
     order = run_order(to_run, requirements)
@@ -227,10 +227,13 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
                 if project.targets.of_rule(task.info.name) is target:
                     reason_of[task.info.name] = reason
         reasons.append((task, reason))
-    text = render_dry_run(reasons, len(finished), missing) + _batch_note(to_run)
+    del order
+    for chunk in dry_run_chunks(reasons, len(finished), missing):  # a million lines never sit in one string
+        stream.write(chunk)
+    text = _batch_note(to_run)
     for note in project.notes():
         text += f"\n{note}\n"
-    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.write(text)
     return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
 
 
