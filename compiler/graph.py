@@ -13,15 +13,23 @@ from .expressions import NoClock
 class Task:
     """One rule applied to parameter values; identified by the rule and its significant values."""
 
-    __slots__ = ("info", "values", "output", "key", "_id", "_requires")
+    __slots__ = ("info", "values", "output", "_id", "_requires")
 
-    def __init__(self, info: RuleInfo, values: tuple, output: str, key):
+    def __init__(self, info: RuleInfo, values: tuple, output: str):
         self.info = info
         self.values = values
         self.output = output
-        self.key = key
         self._id = None
         self._requires = None
+
+    @property
+    def key(self) -> tuple:
+        """What identifies the task: the rule's name and its significant values."""
+        info = self.info
+        values = self.values
+        if len(info.significant) == len(values):
+            return (info.name, values)
+        return (info.name, tuple(values[i] for i in info.significant))
 
     @property
     def rule(self):
@@ -124,25 +132,26 @@ class TaskFactory:
     def __init__(self, flowfile: CheckedFlowfile, clock: Optional[t.Clock] = None):
         self.flowfile = flowfile
         self.rules = flowfile.rules
-        self._tasks: dict = {}
+        self._tasks: dict = {}  # rule name -> {its significant values: Task}: no key tuple per task
+        self._count = 0
         # The build's date, for ranges relative to today: the caller reads the clock, never the compiler.
         self.clock = clock
         self.clock_env = clock.env() if clock is not None else {}
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return self._count
 
     def task(self, rule_name: str, values: tuple) -> Task:
+        tasks = self._tasks.get(rule_name)
+        if tasks is None:
+            tasks = self._tasks[rule_name] = {}
         info = self.rules[rule_name]
         significant = info.significant
-        if len(significant) == len(values):
-            key = (rule_name, values)
-        else:
-            key = (rule_name, tuple(values[i] for i in significant))
-        task = self._tasks.get(key)
+        key = values if len(significant) == len(values) else tuple(values[i] for i in significant)
+        task = tasks.get(key)
         if task is None:
-            task = Task(info, values, info.output.format(values), key)
-            self._tasks[key] = task
+            task = tasks[key] = Task(info, values, info.output.format(values))
+            self._count += 1
         return task
 
     def from_params(self, rule_name: str, params: dict) -> Task:

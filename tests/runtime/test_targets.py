@@ -141,7 +141,7 @@ def _task_at(factory, place: str):
     from flow.compiler.graph import Task
 
     info = factory.rules["anywhere"]
-    return Task(info, (place,), f"{place}/x", ("anywhere", (place,)))
+    return Task(info, (place,), f"{place}/x")
 
 
 def test_an_unknown_url_scheme_is_a_clear_error(factory, tmp_path):
