@@ -48,11 +48,18 @@ class Task:
         """`top_artists(2012-06)`: the rule and its significant parameter values."""
         text = self._id
         if text is None:
+            text = self._id = self.id_text()
+        return text
+
+    def id_text(self) -> str:
+        """The id, without keeping it on the task (a dry run of a million tasks writes each id once)."""
+        text = self._id
+        if text is None:
             info = self.info
             make = info.__dict__.get("_id_format")
             if make is None:
                 make = info.__dict__["_id_format"] = _id_format(info)
-            text = self._id = make(self.values)
+            text = make(self.values)
         return text
 
     @property
@@ -224,29 +231,60 @@ def _with_clock(function, env: dict, what):
 class TaskGraph:
     """The tasks reached from the roots and their requirement edges, in plain lists (no per-task dicts).
 
-    `nodes` lists the tasks in the order the walk reached them (roots first). `expanded` holds the
-    tasks whose requirements were followed; the others were complete (or external) and their
-    requirements were never looked at (Luigi's rule), so they have no edges. `graph` gives the same
-    as a networkx DiGraph (edge task -> requirement), made on first use, for the algorithms of
-    networkx; a build never asks for it.
+    `nodes` lists the tasks in the order the walk reached them (roots first). A task was expanded
+    (its requirements followed) unless it was complete (and not forced) or external: the others'
+    requirements were never looked at (Luigi's rule), so they have no edges. `graph` gives the
+    same as a networkx DiGraph (edge task -> requirement), made on first use, for the algorithms
+    of networkx; a build never asks for it.
     """
 
-    def __init__(self, roots: list, nodes: list, expanded: set, complete: set, requires, dependents: dict):
+    def __init__(self, roots: list, nodes: list, members: set, complete: set, descended: set, requires):
         self.roots = roots
         self.nodes = nodes
-        self.expanded = expanded
         self.complete = complete
+        self._members = members  # the set of nodes
+        self._descended = descended  # complete tasks expanded all the same (forced)
         self._requires = requires  # the factory's requirements(task), cached per task
-        self._dependents = dependents  # task -> the expanded tasks that require it
+        self._dependents = None  # task -> the expanded tasks that require it, made when first asked
         self._graph = None
 
+    def is_expanded(self, task: Task) -> bool:
+        """Whether the walk followed the task's requirements."""
+        return (task in self._members and not task.info.node.external
+                and (task not in self.complete or task in self._descended))
+
+    @property
+    def expanded(self) -> set:
+        """The tasks whose requirements were followed (made when asked: a build never asks)."""
+        return {task for task in self.nodes if self.is_expanded(task)}
+
     def requirements(self, task: Task) -> list:
-        return self._requires(task) if task in self.expanded else []
+        return self._requires(task) if self.is_expanded(task) else NO_TASKS
 
     def dependents(self, task: Task):
         """The expanded tasks that require `task` (a list, or a tuple of one or none)."""
-        found = self._dependents.get(task, NO_TASKS)
+        dependents = self._dependents
+        if dependents is None:
+            dependents = self._dependents = self._all_dependents()
+        found = dependents.get(task, NO_TASKS)
         return (found,) if found.__class__ is Task else found
+
+    def _all_dependents(self) -> dict:
+        """task -> its one dependent, or a list of several (most tasks have one); a dry run never asks."""
+        dependents: dict = {}
+        expanded = self.is_expanded
+        for task in self.nodes:
+            if not expanded(task):
+                continue
+            for child in task._requires:  # computed by the walk, cached on the task
+                parents = dependents.get(child)
+                if parents is None:
+                    dependents[child] = task
+                elif parents.__class__ is Task:
+                    dependents[child] = [parents, task]
+                else:
+                    parents.append(task)
+        return dependents
 
     @property
     def graph(self):
@@ -257,7 +295,7 @@ class TaskGraph:
             graph = nx.DiGraph()
             graph.add_nodes_from(self.nodes)
             requires = self._requires
-            graph.add_edges_from((task, child) for task in self.nodes if task in self.expanded
+            graph.add_edges_from((task, child) for task in self.nodes if self.is_expanded(task)
                                  for child in requires(task))
             self._graph = graph
         return self._graph
@@ -284,6 +322,7 @@ def walk(
     complete: Optional[Callable[[list], set]] = None,
     descend_into_complete: Optional[Callable[[Task], bool]] = None,
     edges: bool = True,
+    seen: Optional[set] = None,
 ):
     """Visit the tasks reached from `roots` breadth first, one level at a time: the one walk of the task graph.
 
@@ -294,9 +333,12 @@ def walk(
        a complete task's requirements are never looked at (Luigi's rule);
     3. the next level is the requirements not seen before. The caller may stop after any level.
     With `edges=False` the edges are not listed (an empty list): the caller reads requirements itself.
+    `seen`, an empty set, is filled with every task reached (the caller keeps it as the set of nodes).
     """
     roots = list(dict.fromkeys(roots))
-    seen = set(roots)
+    if seen is None:
+        seen = set()
+    seen.update(roots)
     level = roots
     requirements = factory.requirements
     recursive = factory.flowfile.recursive_rules
@@ -342,29 +384,25 @@ def build_graph(
     """
     roots = list(dict.fromkeys(roots))
     nodes: list = []
-    expanded_all: set = set()
+    members: set = set()
     done: set = set()
-    dependents: dict = {}  # task -> its one dependent, or a list of several (most tasks have one)
+    descended: set = set()
     requirements = factory.requirements
-    for level, finished, expanded, _ in walk(factory, roots, complete, descend_into_complete, edges=False):
+    any_expanded = False
+    for level, finished, expanded, _ in walk(factory, roots, complete, descend_into_complete, edges=False,
+                                             seen=members):
         nodes.extend(level)
-        done.update(finished)
-        expanded_all.update(expanded)
-        for task in expanded:
-            for child in task._requires:  # what walk just asked the factory for, cached on the task
-                parents = dependents.get(child)
-                if parents is None:
-                    dependents[child] = task
-                elif parents.__class__ is Task:
-                    dependents[child] = [parents, task]
-                else:
-                    parents.append(task)
+        if finished:
+            done.update(finished)
+            if descend_into_complete is not None:
+                descended.update(task for task in expanded if task in finished)
+        any_expanded = any_expanded or bool(expanded)
         if len(nodes) > MAX_TASKS:
             raise FlowCheckError(error(
                 "E801", f"more than {MAX_TASKS:,} tasks: a requirement chain seems never to end",
                 None, hint="a rule that requires itself (day - 1) needs a condition that stops it"))
-    graph = TaskGraph(roots, nodes, expanded_all, done, requirements, dependents)
-    if expanded_all and factory.flowfile.recursive_rules:
+    graph = TaskGraph(roots, nodes, members, done, descended, requirements)
+    if any_expanded and factory.flowfile.recursive_rules:
         import networkx as nx
 
         if not nx.is_directed_acyclic_graph(graph.graph):

@@ -118,14 +118,20 @@ def verdict(summary: Summary) -> str:
 
 def render_dry_run(order, complete_count: int, missing_external: list) -> str:
     """What `flow --dry-run` prints: each (task, reason) in order, then counts per rule and what is missing."""
-    return "".join(dry_run_chunks(list(order), complete_count, missing_external))
+    order = list(order)
+    return "".join(dry_run_chunks([task for task, _ in order], [reason for _, reason in order], complete_count,
+                                  missing_external))
 
 
-def dry_run_chunks(order: list, complete_count: int, missing_external: list, lines_per_chunk: int = 8192):
-    """render_dry_run's text in pieces of a few thousand lines, so a million tasks never sit in one string."""
+def dry_run_chunks(order: list, reasons: list, complete_count: int, missing_external: list,
+                   lines_per_chunk: int = 8192):
+    """render_dry_run's text in pieces of a few thousand lines, so a million tasks never sit in one string.
+
+    `order` lists the tasks and `reasons` the reason of each (two lists: no tuple per task).
+    """
     width = 0
-    for task, _ in order:
-        size = len(task.id)
+    for task in order:
+        size = len(task.id_text())
         if size > width:
             width = size
     width = min(width, ID_COLUMN)
@@ -133,7 +139,7 @@ def dry_run_chunks(order: list, complete_count: int, missing_external: list, lin
     where_of: dict = {}  # (output kind, URL or not) -> the Target class's where
     for start in range(0, len(order), lines_per_chunk):
         lines = []
-        for task, reason in order[start:start + lines_per_chunk]:
+        for task, reason in zip(order[start:start + lines_per_chunk], reasons[start:start + lines_per_chunk]):
             name = task.name
             per_rule[name] = per_rule.get(name, 0) + 1
             output = task.output
@@ -141,7 +147,8 @@ def dry_run_chunks(order: list, complete_count: int, missing_external: list, lin
             where = where_of.get(kind)
             if where is None:
                 where = _where if kind[1] else where_of.setdefault(kind, _where_of_class(task))
-            lines.append(f"{task.id:<{width}}  {where(output) if where is not _where else where(task)}  ({reason})\n")
+            shown = where(output) if where is not _where else where(task)
+            lines.append(f"{task.id_text():<{width}}  {shown}  ({reason})\n")
         yield "".join(lines)
     lines = [""] if order else []
     if order:

@@ -226,9 +226,8 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
                 reason = target.unknown_reason if target in unreachable else target.missing_reason
                 if project.targets.of_rule(task.info.name) is target:
                     reason_of[task.info.name] = reason
-        reasons.append((task, reason))
-    del order
-    for chunk in dry_run_chunks(reasons, len(finished), missing):  # a million lines never sit in one string
+        reasons.append(reason)
+    for chunk in dry_run_chunks(order, reasons, len(finished), missing):  # a million lines never sit in one string
         stream.write(chunk)
     text = _batch_note(to_run)
     for note in project.notes():

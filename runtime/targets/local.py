@@ -42,24 +42,25 @@ class LocalTarget(Target):
         done = set()
         by_dir: dict = {}
         for task in tasks:
-            head, _, name = task.output.rpartition("/")
-            entries = by_dir.get(head)
-            if entries is None:
-                by_dir[head] = [(task, name)]
+            head = task.output.rpartition("/")[0]
+            group = by_dir.get(head)
+            if group is None:
+                by_dir[head] = [task]
             else:
-                entries.append((task, name))
-        for directory, entries in by_dir.items():
-            if len(entries) > SCAN_THRESHOLD:
+                group.append(task)
+        for directory, group in by_dir.items():
+            if len(group) > SCAN_THRESHOLD:
                 try:
                     with os.scandir(self.at(directory) if directory else self.root) as scan:
                         present = {entry.name for entry in scan}
                 except (FileNotFoundError, NotADirectoryError):
-                    continue
-                for task, name in entries:
-                    if name in present and self._confirm(task):
+                    continue  # a cold build: nothing more to ask about these
+                cut = len(directory) + 1 if directory else 0
+                for task in group:
+                    if task.output[cut:] in present and self._confirm(task):
                         done.add(task)
             else:
-                for task, _ in entries:
+                for task in group:
                     if self._present(task):
                         done.add(task)
         return done
