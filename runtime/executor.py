@@ -78,6 +78,7 @@ class Executor:
         self._seq = 0
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
+        self._log_dirs: dict = {}  # rule -> its log directory, with the separator
 
     # ------------------------------------------------------------------ main loop
 
@@ -398,7 +399,10 @@ class Executor:
     # ------------------------------------------------------------------ paths
 
     def _log_path(self, task) -> str:
-        return log_file(self.settings.log_dir, task.name, task.id)
+        prefix = self._log_dirs.get(task.name)
+        if prefix is None:
+            prefix = self._log_dirs[task.name] = os.path.join(self.settings.log_dir, task.name, "")
+        return prefix + _UNSAFE.sub("_", task.id) + ".log"  # as log_file() writes it, one join per rule
 
 
 def _discard(running: Running) -> None:

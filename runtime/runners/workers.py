@@ -136,17 +136,21 @@ class WorkerPool(Runner):
         the first of up to `_message_size` jobs of quick rules without a timeout. At most one
         message waits in the pipe.
         """
-        size = self._message_size
+        sizes = self._sizes  # asked once per task: dictionary lookups only
         for worker in self.busy_workers.values():
-            if len(worker.sent) > 1 or size(worker.first_rule()) == 1:
-                continue
+            sent = worker.sent
             pending = worker.pending
+            if len(sent) > 1 or sizes.get(sent[0][0].rule if sent else pending[0].rule, 1) == 1:
+                continue
             if not pending:
                 return worker  # sent holds the running message: the next one starts with this job
             first = pending[0]
-            if first.timeout or len(pending) >= size(first.rule):
+            if first.timeout or len(pending) >= sizes.get(first.rule, 1):
                 continue
-            if task is None or (not task.info.node.timeout and size(task.info.name) > 1):
+            if task is None:
+                return worker
+            info = task.info
+            if not info.node.timeout and sizes.get(info.name, 1) > 1:
                 return worker
         return None
 

@@ -36,6 +36,7 @@ class LocalTarget(Target):
         self._prefix = "" if os.getcwd() == self.root else os.path.join(self.root, "")
         self._counter = itertools.count()
         self._made_dirs: set = set()  # directories known to exist: asked of the disk once each
+        self._lock_prefix = os.path.join(self.root, "")  # what os.path.join(root, output) starts with
         self._pid = os.getpid()
 
     def at(self, path: str) -> str:
@@ -44,6 +45,9 @@ class LocalTarget(Target):
         return path if not prefix or path.startswith("/") else prefix + path
 
     def complete(self, tasks: list) -> set:
+        if len(tasks) == 1:  # the executor's re-check of one task under its lock
+            task = tasks[0]
+            return {task} if self._present(task) else set()
         done = set()
         by_dir: dict = {}
         for task in tasks:
@@ -86,7 +90,7 @@ class LocalTarget(Target):
     def lock_key(self, task) -> str:
         # Locked by absolute location, so two Flowfiles writing one path never write it at once.
         output = task.output
-        return "path:" + (output if output.startswith("/") else os.path.join(self.root, output))
+        return "path:" + (output if output.startswith("/") else self._lock_prefix + output)
 
     def stage(self, output: str) -> str:
         """A temporary sibling of `output`: same directory, so the final rename is atomic."""
