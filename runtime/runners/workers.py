@@ -84,6 +84,7 @@ class WorkerPool(Runner):
         self._durations: dict = {}  # rule -> [finished tasks, their total seconds], for quick rules
         self._never_quick: set = set()  # rules whose message killed its worker: one job per message from then on
         self._sizes: dict = {}  # rule -> _message_size, kept current as results come in (asked per task)
+        self._slot = self._slot_for = None  # the worker can_queue found, and for which task
         self._count = 0
         self._context = multiprocessing.get_context("fork")
 
@@ -115,7 +116,9 @@ class WorkerPool(Runner):
         return len(self.busy_workers)
 
     def can_queue(self, task=None) -> bool:
-        return self._queue_slot(task) is not None
+        self._slot = slot = self._queue_slot(task)  # submit(queue=True) of the same task takes it
+        self._slot_for = task
+        return slot is not None
 
     def _message_size(self, rule: str) -> int:
         """How many jobs of a rule one message may carry (1 for a rule not known to be quick)."""
@@ -159,7 +162,10 @@ class WorkerPool(Runner):
 
         The job is sent by the next `flush`.
         """
-        behind = self._queue_slot(task) if queue else None
+        behind = None
+        if queue:
+            behind = self._slot if self._slot_for is task and self._slot is not None else self._queue_slot(task)
+        self._slot = self._slot_for = None
         if behind is not None:
             worker = behind
         else:
