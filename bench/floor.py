@@ -6,7 +6,8 @@ Reads the shared harness's workload.json and writes every task's output under RO
 manifest's directory) with the fixed content, each to a temporary beside it renamed into place, in
 the manifest's order (requirements before dependents), exactly as flow's actions and publishing
 do it. No graph, no plan, no locks, no history, no workers: what no orchestrator can go below.
-Prints the seconds it took to write the files (reading the manifest is not counted).
+Prints the seconds (wall and CPU) it took to write the files: reading the manifest (110 MB of JSON
+at a million tasks) is not counted, it is no work a build tool does.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def outputs_in_order(manifest: dict) -> list:
     return order
 
 
-def write_all(outputs: list, root: str) -> float:
-    """Write each output atomically (temporary + rename); return the seconds taken."""
-    started = time.perf_counter()
+def write_all(outputs: list, root: str) -> tuple:
+    """Write each output atomically (temporary + rename); return the (wall, CPU) seconds taken."""
+    started, cpu = time.perf_counter(), time.process_time()
     made = set()
     pid = os.getpid()
     for number, output in enumerate(outputs):
@@ -48,7 +49,7 @@ def write_all(outputs: list, root: str) -> float:
         with open(temp, "w", encoding="utf-8") as handle:
             handle.write(CONTENT)
         os.replace(temp, path)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main(argv: list) -> int:
@@ -59,8 +60,8 @@ def main(argv: list) -> int:
         manifest = json.load(handle)
     root = argv[2] if len(argv) == 3 else os.path.dirname(os.path.abspath(argv[1]))
     outputs = outputs_in_order(manifest)
-    seconds = write_all(outputs, root)
-    print(f"{len(outputs)} files in {seconds:.3f} s")
+    seconds, cpu = write_all(outputs, root)
+    print(f"{len(outputs)} files in {seconds:.3f} s ({cpu:.3f} s CPU)")
     return 0
 
 

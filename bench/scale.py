@@ -14,6 +14,7 @@ largest single process of the tree, from /usr/bin/time):
     flow -j2        flow build -j2, cold
     make -n / make / make no-op   the harness's Makefile (skipped with --no-make)
     floor           bench/floor.py: one Python process writing the same files atomically, nothing else
+                    (its own figures: the time to write, without reading the 110 MB manifest)
 
 Every step checks what it should have left behind (N files after a cold build, none touched by a
 no-op), and the 1-minute load average when it started is printed with it: the machine is shared.
@@ -39,7 +40,10 @@ ENV = {**os.environ, "FLOW_TODAY": "9999-12-31", "FLOW_MAX_TASKS": "0"}
 
 
 def run(command: list, cwd: str, log: str) -> tuple:
-    """Run `command` in `cwd` with its output in `log`; return (wall seconds, peak RSS in MB); fail loudly.
+    """Run `command` in `cwd` with its output in `log`; return (wall s, CPU s, peak RSS MB); fail loudly.
+
+    CPU is user + system time of the command and the children it waited for (flow's workers): on a
+    shared machine the wall time is mostly the queue for a core, the CPU time is the work done.
 
     The peak comes from /usr/bin/time (a small C program), because a process forked from this
     Python would report this Python's own RSS as its peak when it is smaller.
@@ -47,7 +51,7 @@ def run(command: list, cwd: str, log: str) -> tuple:
     peak_file = log + ".rss"
     with open(log, "wb") as out:
         started = time.perf_counter()
-        code = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", peak_file] + command, cwd=cwd, stdout=out,
+        code = subprocess.call(["/usr/bin/time", "-f", "%M %U %S", "-o", peak_file] + command, cwd=cwd, stdout=out,
                                stderr=subprocess.STDOUT, env=ENV)
         seconds = time.perf_counter() - started
     if code != 0:
@@ -55,7 +59,8 @@ def run(command: list, cwd: str, log: str) -> tuple:
             tail = text.read()[-2000:]
         raise SystemExit(f"{' '.join(command)} exited {code} in {cwd}:\n{tail}")
     with open(peak_file, encoding="utf-8") as text:
-        return seconds, int(text.read().split()[-1]) / 1024
+        peak, user, system = text.read().split()[-3:]
+    return seconds, float(user) + float(system), int(peak) / 1024
 
 
 def count_files(directory: str) -> int:
@@ -101,7 +106,7 @@ def clean(folder: str) -> None:
 
 
 def measure(n: int, work: str, with_make: bool) -> list:
-    """The rows of one size: (step, seconds, peak MB, load at its start, what was checked)."""
+    """The rows of one size: (step, seconds, CPU seconds, peak MB, load at its start, what was checked)."""
     flow_dir, make_dir, tasks = generate(n, work)
     logs = os.path.join(work, "logs")
     os.makedirs(logs, exist_ok=True)
@@ -109,9 +114,10 @@ def measure(n: int, work: str, with_make: bool) -> list:
 
     def step(name, command, cwd, check):
         load = os.getloadavg()[0]
-        seconds, peak = run(command, cwd, os.path.join(logs, f"{n}-{name.replace(' ', '_')}.log"))
-        rows.append((name, seconds, peak, load, check()))
-        print(f"  {n:>9,}  {name:<14} {seconds:8.2f} s  {peak:7.0f} MB  load {load:4.1f}", file=sys.stderr)
+        seconds, cpu, peak = run(command, cwd, os.path.join(logs, f"{n}-{name.replace(' ', '_')}.log"))
+        rows.append((name, seconds, cpu, peak, load, check()))
+        print(f"  {n:>9,}  {name:<14} {seconds:8.2f} s  {cpu:8.2f} s CPU  {peak:7.0f} MB  load {load:4.1f}",
+              file=sys.stderr)
 
     def cold_built():
         found = count_files(os.path.join(flow_dir, "data"))
@@ -138,6 +144,10 @@ def measure(n: int, work: str, with_make: bool) -> list:
     clean(flow_dir)
     step("floor", [sys.executable, os.path.join(HERE, "floor.py"), os.path.join(flow_dir, "workload.json")],
          flow_dir, cold_built)
+    with open(os.path.join(logs, f"{n}-floor.log"), encoding="utf-8") as log:  # "N files in S s (C s CPU)"
+        words = log.read().split()
+    name, _, _, peak, load, checked = rows[-1]
+    rows[-1] = (name, float(words[3]), float(words[5].lstrip("(")), peak, load, checked)
     clean(flow_dir)
     return [(tasks,) + row for row in rows]
 
@@ -159,14 +169,16 @@ def main(argv: list) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print("| tasks | step | seconds | peak RSS MB | load | checked |")
-    print("|---:|---|---:|---:|---:|---|")
-    for tasks, name, seconds, peak, load, checked in rows:
-        print(f"| {tasks:,} | {name} | {seconds:.2f} | {peak:.0f} | {load:.1f} | {checked} |")
-    floors = {tasks: seconds for tasks, name, seconds, *_ in rows if name == "floor"}
-    for tasks, name, seconds, *_ in rows:
+    print("| tasks | step | wall s | CPU s | peak RSS MB | load | checked |")
+    print("|---:|---|---:|---:|---:|---:|---|")
+    for tasks, name, seconds, cpu, peak, load, checked in rows:
+        print(f"| {tasks:,} | {name} | {seconds:.2f} | {cpu:.2f} | {peak:.0f} | {load:.1f} | {checked} |")
+    floors = {tasks: (seconds, cpu) for tasks, name, seconds, cpu, *_ in rows if name == "floor"}
+    for tasks, name, seconds, cpu, *_ in rows:
         if name in ("flow -j1", "flow -j2", "make") and floors.get(tasks):
-            print(f"{tasks:,} tasks: {name} is {seconds / floors[tasks]:.1f}x the floor")
+            wall_floor, cpu_floor = floors[tasks]
+            print(f"{tasks:,} tasks: {name} is {seconds / wall_floor:.1f}x the floor's wall time,"
+                  f" {cpu / cpu_floor:.1f}x its CPU")
     return 0
 
 
