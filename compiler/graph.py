@@ -13,15 +13,23 @@ from .expressions import REQUIREMENTS_LIMIT, NoClock
 class Task:
     """One rule applied to parameter values; identified by the rule and its significant values."""
 
-    __slots__ = ("info", "values", "output", "key", "_id", "_requires")
+    __slots__ = ("info", "values", "output", "_id", "_requires")
 
-    def __init__(self, info: RuleInfo, values: tuple, output: str, key):
+    def __init__(self, info: RuleInfo, values: tuple, output: str):
         self.info = info
         self.values = values
         self.output = output
-        self.key = key
         self._id = None
         self._requires = None
+
+    @property
+    def key(self) -> tuple:
+        """What identifies the task: the rule's name and its significant values."""
+        info = self.info
+        values = self.values
+        if len(info.significant) == len(values):
+            return (info.name, values)
+        return (info.name, tuple(values[i] for i in info.significant))
 
     @property
     def rule(self):
@@ -40,9 +48,18 @@ class Task:
         """`top_artists(2012-06)`: the rule and its significant parameter values."""
         text = self._id
         if text is None:
-            values = self.values
-            shown = ", ".join(t.format_value(values[i]) for i in self.info.significant)
-            text = self._id = f"{self.info.name}({shown})"
+            text = self._id = self.id_text()
+        return text
+
+    def id_text(self) -> str:
+        """The id, without keeping it on the task (a dry run of a million tasks writes each id once)."""
+        text = self._id
+        if text is None:
+            info = self.info
+            make = info.__dict__.get("_id_format")
+            if make is None:
+                make = info.__dict__["_id_format"] = _id_format(info)
+            text = make(self.values)
         return text
 
     @property
@@ -58,6 +75,24 @@ class Task:
 
     def __lt__(self, other: "Task") -> bool:
         return self.id < other.id
+
+
+def _id_format(info: RuleInfo) -> Callable[[tuple], str]:
+    """The function that writes the ids of a rule's tasks, made once per rule (a dry run writes every id)."""
+    name = info.name
+    slots = [(i, t.FORMATTERS.get(info.param_types[i], t.format_value)) for i in info.significant]
+    if len(slots) == 1:
+        [(index, convert)] = slots
+
+        def one(values: tuple) -> str:
+            return f"{name}({convert(values[index])})"
+
+        return one
+
+    def many(values: tuple) -> str:
+        return f"{name}({', '.join([convert(values[i]) for i, convert in slots])})"
+
+    return many
 
 
 class CycleError(FlowCheckError):
@@ -95,13 +130,17 @@ def requirement_error(task, reason: str, start=None) -> RequirementError:
 MAX_TASKS = 5_000_000
 
 
+NO_TASKS = ()  # the requirements of a rule without requires
+
+
 class TaskFactory:
     """Interns tasks by key and computes each task's requirements once."""
 
     def __init__(self, flowfile: CheckedFlowfile, clock: Optional[t.Clock] = None):
         self.flowfile = flowfile
         self.rules = flowfile.rules
-        self._tasks: dict = {}
+        self._tasks: dict = {}  # rule name -> {its significant values: Task}: no key tuple per task
+        self._count = 0
         # The build's date, for ranges relative to today: the caller reads the clock, never the compiler.
         self.clock = clock
         self.clock_env = clock.env() if clock is not None else {}
@@ -110,19 +149,19 @@ class TaskFactory:
         self.max_requirements: Optional[int] = None
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return self._count
 
     def task(self, rule_name: str, values: tuple) -> Task:
+        tasks = self._tasks.get(rule_name)
+        if tasks is None:
+            tasks = self._tasks[rule_name] = {}
         info = self.rules[rule_name]
         significant = info.significant
-        if len(significant) == len(values):
-            key = (rule_name, values)
-        else:
-            key = (rule_name, tuple(values[i] for i in significant))
-        task = self._tasks.get(key)
+        key = values if len(significant) == len(values) else tuple(values[i] for i in significant)
+        task = tasks.get(key)
         if task is None:
-            task = Task(info, values, info.output.format(values), key)
-            self._tasks[key] = task
+            task = tasks[key] = Task(info, values, info.output.format(values))
+            self._count += 1
         return task
 
     def from_params(self, rule_name: str, params: dict) -> Task:
@@ -142,7 +181,7 @@ class TaskFactory:
         if required is None:
             info = task.info
             if not info.has_requires:
-                required = []
+                required = NO_TASKS  # shared: most tasks of a big graph are leaves
             else:
                 env = dict(zip(info.param_names, task.values))
                 if info.uses_clock:
@@ -153,7 +192,7 @@ class TaskFactory:
                 seen = set()
                 required = []
                 try:
-                    pairs = _with_clock(info.requires, env, task.id)
+                    pairs = _with_clock(info.requires, env, task)
                 except (OverflowError, ValueError) as exc:  # t.TypeError_ included: a date left the calendar
                     raise requirement_error(task, _reason(exc)) from None
                 for name, values in pairs:
@@ -183,35 +222,94 @@ class TaskFactory:
         return _with_clock(self.flowfile.relative_ranges[name], self.clock_env, f"range '{name}'")
 
 
-def _with_clock(function, env: dict, what: str):
+def _with_clock(function, env: dict, what):
+    """`function(env)`; E903 when it needs today and no clock was given (`what`: a text, or the Task asking)."""
     try:
         return function(env)
     except NoClock:
+        if what.__class__ is Task:
+            what = what.id  # named only on an error: an id costs a format per task
         raise UsageError(Diagnostic("error", "E903", f"{what} depends on today, and no build date was given",
                                     None, "pass --today YYYY-MM-DD")) from None
 
 
 class TaskGraph:
-    """The tasks reached from the roots, with requirement edges, as a networkx DiGraph.
+    """The tasks reached from the roots and their requirement edges, in plain lists (no per-task dicts).
 
-    `expanded` holds the tasks whose requirements were followed; the others were complete (or
-    external) and their requirements were never looked at (Luigi's rule).
+    `nodes` lists the tasks in the order the walk reached them (roots first). A task was expanded
+    (its requirements followed) unless it was complete (and not forced) or external: the others'
+    requirements were never looked at (Luigi's rule), so they have no edges. `graph` gives the
+    same as a networkx DiGraph (edge task -> requirement), made on first use, for the algorithms
+    of networkx; a build never asks for it.
     """
 
-    def __init__(self, roots: list, graph, expanded: set, complete: set):
+    def __init__(self, roots: list, nodes: list, members: set, complete: set, descended: set, requires):
         self.roots = roots
-        self.graph = graph  # networkx.DiGraph: edge task -> requirement
-        self.expanded = expanded
+        self.nodes = nodes
         self.complete = complete
+        self._members = members  # the set of nodes
+        self._descended = descended  # complete tasks expanded all the same (forced)
+        self._requires = requires  # the factory's requirements(task), cached per task
+        self._dependents = None  # task -> the expanded tasks that require it, made when first asked
+        self._graph = None
+
+    def is_expanded(self, task: Task) -> bool:
+        """Whether the walk followed the task's requirements."""
+        return (task in self._members and not task.info.node.external
+                and (task not in self.complete or task in self._descended))
+
+    @property
+    def expanded(self) -> set:
+        """The tasks whose requirements were followed (made when asked: a build never asks)."""
+        return {task for task in self.nodes if self.is_expanded(task)}
 
     def requirements(self, task: Task) -> list:
-        return list(self.graph.successors(task))
+        return self._requires(task) if self.is_expanded(task) else NO_TASKS
 
-    def dependents(self, task: Task) -> list:
-        return list(self.graph.predecessors(task))
+    def dependents(self, task: Task):
+        """The expanded tasks that require `task` (a list, or a tuple of one or none)."""
+        dependents = self._dependents
+        if dependents is None:
+            dependents = self._dependents = self._all_dependents()
+        found = dependents.get(task, NO_TASKS)
+        return (found,) if found.__class__ is Task else found
+
+    def _all_dependents(self) -> dict:
+        """task -> its one dependent, or a list of several (most tasks have one); a dry run never asks."""
+        dependents: dict = {}
+        expanded = self.is_expanded
+        for task in self.nodes:
+            if not expanded(task):
+                continue
+            for child in task._requires:  # computed by the walk, cached on the task
+                parents = dependents.get(child)
+                if parents is None:
+                    dependents[child] = task
+                elif parents.__class__ is Task:
+                    dependents[child] = [parents, task]
+                else:
+                    parents.append(task)
+        return dependents
+
+    @property
+    def graph(self):
+        """The graph as a networkx DiGraph (edge task -> requirement)."""
+        if self._graph is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self.nodes)
+            requires = self._requires
+            graph.add_edges_from((task, child) for task in self.nodes if self.is_expanded(task)
+                                 for child in requires(task))
+            self._graph = graph
+        return self._graph
+
+    def __iter__(self):
+        return iter(self.nodes)
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self.nodes)
 
 
 def _chain_start(parents: dict, task):
@@ -228,6 +326,8 @@ def walk(
     roots: Iterable[Task],
     complete: Optional[Callable[[list], set]] = None,
     descend_into_complete: Optional[Callable[[Task], bool]] = None,
+    edges: bool = True,
+    seen: Optional[set] = None,
 ):
     """Visit the tasks reached from `roots` breadth first, one level at a time: the one walk of the task graph.
 
@@ -237,9 +337,13 @@ def walk(
        external are expanded: their requirements are followed, as `edges` (task, requirement);
        a complete task's requirements are never looked at (Luigi's rule);
     3. the next level is the requirements not seen before. The caller may stop after any level.
+    With `edges=False` the edges are not listed (an empty list): the caller reads requirements itself.
+    `seen`, an empty set, is filled with every task reached (the caller keeps it as the set of nodes).
     """
     roots = list(dict.fromkeys(roots))
-    seen = set(roots)
+    if seen is None:
+        seen = set()
+    seen.update(roots)
     level = roots
     requirements = factory.requirements
     recursive = factory.flowfile.recursive_rules
@@ -248,7 +352,7 @@ def walk(
         finished = complete(level) if complete is not None else set()
         next_level = []
         expanded = []
-        edges = []
+        level_edges = []
         for task in level:
             if task in finished and not (descend_into_complete and descend_into_complete(task)):
                 continue
@@ -260,14 +364,15 @@ def walk(
             except RequirementError as exc:
                 start = _chain_start(parents, task) if task.name in recursive else None
                 raise requirement_error(task, exc.reason, start) from None
+            if edges:
+                level_edges.extend([(task, child) for child in children])
             for child in children:
-                edges.append((task, child))
                 if child not in seen:
                     seen.add(child)
                     next_level.append(child)
                     if child.name in recursive:  # for naming the start of a chain that never ends
                         parents[child] = task
-        yield level, finished, expanded, edges
+        yield level, finished, expanded, level_edges
         level = next_level
 
 
@@ -277,29 +382,36 @@ def build_graph(
     complete: Callable[[list], set],
     descend_into_complete: Optional[Callable[[Task], bool]] = None,
 ) -> TaskGraph:
-    """The graph `walk` reaches from `roots`, as a networkx DiGraph, checked for cycles.
+    """The graph `walk` reaches from `roots`, checked for cycles.
 
     `complete(tasks)` is asked once per level; complete tasks are leaves, unless
     `descend_into_complete` names them (tasks a user forces).
     """
-    import networkx as nx
-
-    graph = nx.DiGraph()
     roots = list(dict.fromkeys(roots))
-    graph.add_nodes_from(roots)
-    expanded_all: set = set()
+    nodes: list = []
+    members: set = set()
     done: set = set()
-    for _, finished, expanded, edges in walk(factory, roots, complete, descend_into_complete):
-        done.update(finished)
-        expanded_all.update(expanded)
-        graph.add_edges_from(edges)
-        if graph.number_of_nodes() > MAX_TASKS:
+    descended: set = set()
+    requirements = factory.requirements
+    any_expanded = False
+    for level, finished, expanded, _ in walk(factory, roots, complete, descend_into_complete, edges=False,
+                                             seen=members):
+        nodes.extend(level)
+        if finished:
+            done.update(finished)
+            if descend_into_complete is not None:
+                descended.update(task for task in expanded if task in finished)
+        any_expanded = any_expanded or bool(expanded)
+        if len(nodes) > MAX_TASKS:
             raise FlowCheckError(error(
                 "E801", f"more than {MAX_TASKS:,} tasks: a requirement chain seems never to end",
                 None, hint="a rule that requires itself (day - 1) needs a condition that stops it"))
-    expanded = expanded_all
-    if expanded and factory.flowfile.recursive_rules and not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(graph)
-        path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id
-        raise CycleError(error("E802", f"tasks require each other in a cycle: {path}", cycle[0][0].rule.span))
-    return TaskGraph(roots, graph, expanded, done)
+    graph = TaskGraph(roots, nodes, members, done, descended, requirements)
+    if any_expanded and factory.flowfile.recursive_rules:
+        import networkx as nx
+
+        if not nx.is_directed_acyclic_graph(graph.graph):
+            cycle = nx.find_cycle(graph.graph)
+            path = " -> ".join(edge[0].id for edge in cycle) + " -> " + cycle[0][0].id
+            raise CycleError(error("E802", f"tasks require each other in a cycle: {path}", cycle[0][0].rule.span))
+    return graph

@@ -54,6 +54,7 @@ class OutputPattern:
 
     _literal = None
     _good = None  # str values already found safe
+    _one = None  # for a pattern with one placeholder and no checked values: (text before, index, convert, text after)
 
     # Compiled when first needed: most commands name a target and never read a path back, and
     # compiling every rule's regex would cost start-up.
@@ -67,6 +68,15 @@ class OutputPattern:
 
     def format(self, values: tuple) -> str:
         """The location for these parameter values (in parameter order); UsageError when a value is unsafe."""
+        one = self._one
+        if one is None:
+            one = self._one = self._one_slot()
+        if one:  # the usual pattern, one placeholder ("data/streams_{date}.tsv"): two concatenations per task
+            before, index, convert, after = one
+            location = before + convert(values[index]) + after
+            if (len(location) > MAX_NAME_BYTES // 4 or not location.isascii()) and self.kind != "table":
+                self._check_length(location)
+            return location
         literal = self._literal
         if literal is None:
             literal = self._literal = "".join("{}" if p.__class__ is int else p.replace("{", "{{").replace("}", "}}")
@@ -77,6 +87,16 @@ class OutputPattern:
         if (len(location) > MAX_NAME_BYTES // 4 or not location.isascii()) and self.kind != "table":
             self._check_length(location)
         return location
+
+    def _one_slot(self):
+        """(text before, parameter index, convert, text after) for a pattern of one placeholder whose values
+        need no check, else () (format takes the general way)."""
+        slots = [i for i, part in enumerate(self.parts) if part.__class__ is int]
+        if len(slots) != 1 or len(self.formatters) != 1 or self.checked:
+            return ()
+        at = slots[0]
+        index, convert = self.formatters[0]
+        return ("".join(self.parts[:at]), index, convert, "".join(self.parts[at + 1:]))
 
     def read(self, location: str) -> Optional[dict]:
         """Parameter values that format to `location`, or None when it is not this pattern's.

@@ -82,6 +82,7 @@ class Executor:
         self._seq = 0
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
+        self._log_dirs: dict = {}  # rule -> its log directory, with the separator
 
     # ------------------------------------------------------------------ main loop
 
@@ -127,7 +128,7 @@ class Executor:
             return True
         # every slot is busy: a task may still wait behind a quick one (the worker pool's pipe)
         runner = self._runner_of(task)
-        return runner is not None and runner.can_queue()
+        return runner is not None and runner.can_queue(task)
 
     def _start_ready(self) -> None:
         plan = self.plan
@@ -161,6 +162,8 @@ class Executor:
         while plan.has_ready() and self._can_start(plan.peek()):
             task = plan.next_ready()
             self._try_start(task)
+        for runner in self._made:
+            runner.flush()
 
     def _try_start(self, task, has_resources: bool = False) -> None:
         """Take the task's resources and lock, check nobody finished it meanwhile, then start its first attempt."""
@@ -281,7 +284,8 @@ class Executor:
             for source in wait(list(owner), self._next_wakeup()):
                 collected.extend(owner[source].collect(source))
         for result, started, resend in collected:
-            self._handle(result)
+            if result is not None:
+                self._handle(result)
             if started is not None:
                 self._started_now(started)
             self._send_again(resend)
@@ -431,7 +435,10 @@ class Executor:
     # ------------------------------------------------------------------ paths
 
     def _log_path(self, task) -> str:
-        return log_file(self.settings.log_dir, task.name, task.id)
+        prefix = self._log_dirs.get(task.name)
+        if prefix is None:
+            prefix = self._log_dirs[task.name] = os.path.join(self.settings.log_dir, task.name, "")
+        return prefix + _UNSAFE.sub("_", task.id) + ".log"  # as log_file() writes it, one join per rule
 
 
 def _redacted(text):

@@ -163,8 +163,7 @@ class History:
     def record(self, run_id: int, task, status: str, attempt: int, started: float, duration: float,
                error: Optional[str] = None) -> None:
         """Buffer one attempt of `task`; write the buffer when it is older than max_age or holds max_rows."""
-        values = task.values
-        params = json.dumps({name: format_value(v) for name, v in zip(task.info.param_names, values, strict=True)})
+        params = params_json(task)
         if error is not None and len(error) > MAX_ERROR:
             error = "..." + error[-MAX_ERROR:]
         row = (run_id, task.id, task.name, params, task.output, status, attempt, started, duration, self._host, error)
@@ -473,6 +472,22 @@ def _delete_runs_through(conn: sqlite3.Connection, last_id: int) -> int:
     conn.execute("DELETE FROM attempts WHERE run_id <= ?", (last_id,))
     conn.execute("DELETE FROM running WHERE run_id <= ?", (last_id,))
     return conn.execute("DELETE FROM runs WHERE id <= ?", (last_id,)).rowcount
+
+
+def params_json(task) -> str:
+    """The task's parameters as the JSON object attempts.params_json holds, as json.dumps writes it."""
+    info = task.info
+    names = info.param_names
+    if len(names) == 1:  # most rules: one key, one string, two concatenations
+        head = _ONE_PARAM.get(names[0])
+        if head is None:
+            head = _ONE_PARAM[names[0]] = "{" + _json_string(names[0]) + ": "
+        return head + _json_string(format_value(task.values[0])) + "}"
+    return json.dumps({name: format_value(v) for name, v in zip(names, task.values, strict=True)})
+
+
+_ONE_PARAM: dict = {}  # parameter name -> '{"name": '
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for strings (ensure_ascii)
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

@@ -133,19 +133,18 @@ class Plan:
 
 def run_order(to_run, requirements) -> list:
     """A valid order to run `to_run` in (requirements first), for dry runs; stable and linear."""
-    wanted = set(to_run)
+    visited = dict.fromkeys(to_run, False)  # the tasks to order (True once visited): one table, not two
     order = []
-    state: dict = {}
     for root in to_run:
-        if root in state:
+        if visited[root]:
             continue
         stack = [(root, iter(requirements(root)))]
-        state[root] = 1
+        visited[root] = True
         while stack:
             task, children = stack[-1]
             for child in children:
-                if child in wanted and child not in state:
-                    state[child] = 1
+                if visited.get(child) is False:
+                    visited[child] = True
                     stack.append((child, iter(requirements(child))))
                     break
             else:

@@ -120,21 +120,41 @@ def verdict(summary: Summary) -> str:
 # ---------------------------------------------------------------------------- dry run
 
 
-def render_dry_run(order: list, complete_count: int, missing_external: list) -> str:
+def render_dry_run(order, complete_count: int, missing_external: list) -> str:
     """What `flow --dry-run` prints: each (task, reason) in order, then counts per rule and what is missing."""
+    order = list(order)
+    return "".join(dry_run_chunks([task for task, _ in order], [reason for _, reason in order], complete_count,
+                                  missing_external))
+
+
+def dry_run_chunks(order: list, reasons: list, complete_count: int, missing_external: list,
+                   lines_per_chunk: int = 8192):
+    """render_dry_run's text in pieces of a few thousand lines, so a million tasks never sit in one string.
+
+    `order` lists the tasks and `reasons` the reason of each (two lists: no tuple per task).
+    """
     width = 0
-    for task, _ in order:
-        size = len(task.id)
+    for task in order:
+        size = len(task.id_text())
         if size > width:
             width = size
     width = min(width, ID_COLUMN)
-    lines = [f"{task.id:<{width}}  {_where(task)}  ({reason})" for task, reason in order]
     per_rule: dict = {}
-    for task, _ in order:
-        name = task.name
-        per_rule[name] = per_rule.get(name, 0) + 1
-    if lines:
-        lines.append("")
+    where_of: dict = {}  # (output kind, URL or not) -> the Target class's where
+    for start in range(0, len(order), lines_per_chunk):
+        lines = []
+        for task, reason in zip(order[start:start + lines_per_chunk], reasons[start:start + lines_per_chunk]):
+            name = task.name
+            per_rule[name] = per_rule.get(name, 0) + 1
+            output = task.output
+            kind = (task.info.output.kind, "://" in output)
+            where = where_of.get(kind)
+            if where is None:
+                where = _where if kind[1] else where_of.setdefault(kind, _where_of_class(task))
+            shown = where(output) if where is not _where else where(task)
+            lines.append(f"{task.id_text():<{width}}  {shown}  ({reason})\n")
+        yield "".join(lines)
+    lines = [""] if order else []
     if order:
         lines.append(f"{_plural(len(order), 'task')} would run:")
         count_width = len(f"{max(per_rule.values()):,}")
@@ -147,7 +167,14 @@ def render_dry_run(order: list, complete_count: int, missing_external: list) -> 
         lines.append(f"{_plural(len(missing_external), 'external input')}"
                      f" {'is' if len(missing_external) == 1 else 'are'} missing:")
         lines.extend(f"    {task.id}  {task.output}" for task in missing_external)
-    return "\n".join(lines) + "\n"
+    yield "\n".join(lines) + "\n"
+
+
+def _where_of_class(task):
+    """The `where` of the Target class of a local output or table (the same for every such output of its kind)."""
+    from .targets import target_class
+
+    return target_class(task.info.output.kind, task.output).where
 
 
 # ---------------------------------------------------------------------------- grouping

@@ -115,23 +115,20 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
         descend = forced_roots.__contains__
     counter = TaskCounter(max_tasks(options.max_tasks, project.settings["max_tasks"]), roots)
     graph = build_graph(counter.factory(project.factory), roots, counter.complete(complete), descend)
-    nx_graph = graph.graph
     finished = graph.complete
     if options.force_upstream:
-        forced = {t for t in nx_graph if not t.info.node.external}
+        forced = {t for t in graph.nodes if not t.info.node.external}
     else:
         forced = forced_roots
-    to_run = [t for t in nx_graph if not t.info.node.external and (t not in finished or t in forced)]
-    missing = [t for t in nx_graph if t.info.node.external and t not in finished]
+    to_run = [t for t in graph.nodes if not t.info.node.external and (t not in finished or t in forced)]
+    missing = [t for t in graph.nodes if t.info.node.external and t not in finished]
     from ..open_periods import open_tasks, refusal
 
     still_open = open_tasks(to_run, project.clock, options.allow_open)
     if still_open:
         raise refusal(still_open, project.clock)
     requirements = project.factory.requirements
-
-    def dependents(task):
-        return nx_graph.pred[task]
+    dependents = graph.dependents
 
     if options.dry_run:
         return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets,
@@ -186,7 +183,7 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     # runs of batched rules (`batch: N`) are scheduled as one unit each
     from ..batches import units
 
-    scheduled, unit_requirements, unit_dependents, member_of = units(to_run, _graph_requirements(nx_graph), dependents)
+    scheduled, unit_requirements, unit_dependents, member_of = units(to_run, graph.requirements, dependents)
     priority = None
     if project.checked.uses_priority:  # else the plan keeps its plain deque, as fast as ever
         from ..priorities import effective_priorities
@@ -341,15 +338,10 @@ def _runner_name(action_kinds: dict, task):
     return kind.runner if kind is not None else None
 
 
-def _graph_requirements(nx_graph):
-    successors = nx_graph.succ
-    return lambda task: successors[task]
-
-
 def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names, json_roots=None) -> int:
     """Print what would run, in order, with reasons: as text, or as JSON when `json_roots` (the targets) are given."""
     from ..plan import run_order
-    from ..report import render_dry_run
+    from ..summary import dry_run_chunks
 
     if json_roots is None:
         _show_clock(project, names, stream)
@@ -368,16 +360,18 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
                 reason = target.unknown_reason if target in unreachable else target.missing_reason
                 if project.targets.of_rule(task.info.name) is target:
                     reason_of[task.info.name] = reason
-        reasons.append((task, reason))
+        reasons.append(reason)
     if json_roots is not None:
         from .jsonout import dry_run, write
 
-        write(dry_run(project, json_roots, reasons, finished, missing), stream)
+        write(dry_run(project, json_roots, list(zip(order, reasons)), finished, missing), stream)
         return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
-    text = render_dry_run(reasons, len(finished), missing) + _batch_note(to_run)
+    for chunk in dry_run_chunks(order, reasons, len(finished), missing):  # a million lines never sit in one string
+        stream.write(chunk)
+    text = _batch_note(to_run)
     for note in project.notes():
         text += f"\n{note}\n"
-    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.write(text)
     return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
 
 

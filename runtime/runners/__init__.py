@@ -68,8 +68,8 @@ class Runner:
         """Attempts running now (each holds one of the build's `-j` slots)."""
         return 0
 
-    def can_queue(self) -> bool:
-        """Whether one more job may wait behind a running one although every slot is taken."""
+    def can_queue(self, task=None) -> bool:
+        """Whether one more job (of `task`, when given) may wait behind a running one although every slot is taken."""
         return False
 
     def submit(self, job: Job, task, queue: bool = False):
@@ -79,6 +79,9 @@ class Runner:
         """
         raise NotImplementedError
 
+    def flush(self) -> None:
+        """Send what `submit` has gathered (a runner may send several jobs in one message); called before waiting."""
+
     def sources(self) -> list:
         """Objects `multiprocessing.connection.wait` can watch; one becomes ready when an attempt ends."""
         return []
@@ -86,7 +89,8 @@ class Runner:
     def collect(self, source) -> list:
         """What ended, for a source that became ready (None: what ended without waiting, if the runner knows).
 
-        One `(result, started, resend)` tuple per ended attempt (a plain tuple: one per task):
+        One `(result, started, resend)` tuple per ended attempt (a plain tuple: one per task;
+        `result` is None when only jobs to send again come back):
         `started` is the seq of a job that waited behind it and has started now, or None;
         `resend` lists the jobs that waited behind one that died, never started, to send again.
         """

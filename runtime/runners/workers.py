@@ -1,7 +1,9 @@
 """A pool of persistent worker processes that run Python, SQL and load actions, one task at a time each.
 
 Workers are forked once per build (never one interpreter per task) and inherit the checked
-Flowfile, so a job is only a rule name, parameter values and paths. Each worker is the leader of
+Flowfile, so a job is only a rule name, parameter values and paths. Jobs travel in messages: a
+list of jobs one way, the list of their results the other, so that a build of many quick tasks
+pays one round trip per few hundred tasks instead of one per task. Each worker is the leader of
 its own process group: a timeout kills the action with all its children, and Ctrl-C in the
 terminal reaches only the main flow process, which decides what to stop.
 
@@ -26,23 +28,33 @@ from .attempt import run_attempt, tail
 # How long a cancelled worker gets to kill what its task started before it is killed with its group.
 STOP_GRACE = 2.0
 # A rule whose tasks took less than this on average (over at least QUICK_AFTER of them in this
-# build) is quick: one more job may be queued on a worker running such a task.
+# build) is quick: more jobs may be queued on a worker running such a task.
 QUICK_TASK = 0.05
 QUICK_AFTER = 3
+# Quick jobs go to a worker in messages of up to this many seconds of work (by the rule's mean),
+# and at most MAX_MESSAGE jobs: a round trip costs ~50-100 us, a quick task may cost 20 us.
+MESSAGE_SECONDS = 0.02
+MAX_MESSAGE = 256
 
 
 class Worker:
-    """The main process's handle on one worker: its process, its pipe, and the jobs sent to it.
+    """The main process's handle on one worker: its process, its pipe, and the jobs given to it.
 
-    `jobs[0]` is running; a second job may wait behind it in the pipe (see WorkerPool.submit).
+    `sent` holds the messages (lists of jobs) in the pipe, in order: the worker runs the first one;
+    a second may wait behind it. `pending` is the next message, sent by `WorkerPool.flush`.
     """
 
-    __slots__ = ("process", "conn", "jobs")
+    __slots__ = ("process", "conn", "sent", "pending")
 
     def __init__(self, process, conn):
         self.process = process
         self.conn = conn
-        self.jobs: deque = deque()
+        self.sent: deque = deque()
+        self.pending: list = []
+
+    def first_rule(self) -> str:
+        """The rule of the job the worker runs now (or will run first)."""
+        return self.sent[0][0].rule if self.sent else self.pending[0].rule
 
     @property
     def pid(self) -> int:
@@ -53,9 +65,11 @@ class WorkerPool(Runner):
     """Up to `size` worker processes, started on demand and kept for the whole build.
 
     A job normally goes to an idle worker. When every worker is busy with a task of a rule known
-    to be quick, one more job may be queued behind it: while the worker runs the next task, the
-    main process handles the last result, so neither waits for the other (worth ~40% on builds of
-    tiny tasks). Never behind a slow task: an idle worker could otherwise sit beside a queued job.
+    to be quick, more jobs of quick rules may be queued behind it: while the worker runs its
+    message, the main process handles the last results and fills the next message, so neither
+    waits for the other, and a message carries up to MESSAGE_SECONDS of work (one round trip for
+    hundreds of tiny tasks). Never behind a slow task: an idle worker could otherwise sit beside a
+    queued job. A job with a timeout travels alone, so its clock starts when it starts.
     """
 
     name = "worker"
@@ -68,6 +82,9 @@ class WorkerPool(Runner):
         self.idle: list = []
         self.busy_workers: dict = {}  # conn -> Worker with at least one job
         self._durations: dict = {}  # rule -> [finished tasks, their total seconds], for quick rules
+        self._never_quick: set = set()  # rules whose message killed its worker: one job per message from then on
+        self._sizes: dict = {}  # rule -> _message_size, kept current as results come in (asked per task)
+        self._slot = self._slot_for = None  # the worker can_queue found, and for which task
         self._count = 0
         self._context = multiprocessing.get_context("fork")
 
@@ -98,74 +115,137 @@ class WorkerPool(Runner):
     def busy(self) -> int:
         return len(self.busy_workers)
 
-    def can_queue(self) -> bool:
-        return self._queue_slot() is not None
+    def can_queue(self, task=None) -> bool:
+        self._slot = slot = self._queue_slot(task)  # submit(queue=True) of the same task takes it
+        self._slot_for = task
+        return slot is not None
 
-    def _queue_slot(self) -> "Worker | None":
-        """A busy worker whose running job ends soon (a quick rule's) and has nothing queued yet."""
-        durations = self._durations
+    def _message_size(self, rule: str) -> int:
+        """How many jobs of a rule one message may carry (1 for a rule not known to be quick)."""
+        size = self._sizes.get(rule)
+        return size if size is not None else 1
+
+    def _size_from_durations(self, rule: str) -> int:
+        stats = self._durations.get(rule)
+        if stats is None or stats[0] < QUICK_AFTER or stats[1] >= QUICK_TASK * stats[0] or rule in self._never_quick:
+            return 1
+        mean = stats[1] / stats[0]
+        return max(1, min(MAX_MESSAGE, int(MESSAGE_SECONDS / mean) if mean > 0 else MAX_MESSAGE))
+
+    def _queue_slot(self, task=None) -> "Worker | None":
+        """A busy worker running a quick rule's job with room for one more job (of `task`, when given).
+
+        Behind a running message, the next message may start with any job, as its only job or as
+        the first of up to `_message_size` jobs of quick rules without a timeout. At most one
+        message waits in the pipe.
+        """
+        sizes = self._sizes  # asked once per task: dictionary lookups only
         for worker in self.busy_workers.values():
-            if len(worker.jobs) == 1:
-                stats = durations.get(worker.jobs[0].rule)
-                if stats is not None and stats[0] >= QUICK_AFTER and stats[1] < QUICK_TASK * stats[0]:
-                    return worker
+            sent = worker.sent
+            pending = worker.pending
+            if len(sent) > 1 or sizes.get(sent[0][0].rule if sent else pending[0].rule, 1) == 1:
+                continue
+            if not pending:
+                return worker  # sent holds the running message: the next one starts with this job
+            first = pending[0]
+            if first.timeout or len(pending) >= sizes.get(first.rule, 1):
+                continue
+            if task is None:
+                return worker
+            info = task.info
+            if not info.node.timeout and sizes.get(info.name, 1) > 1:
+                return worker
         return None
 
     def submit(self, job: Job, task, queue: bool = False):
-        """Send a job to an idle (or new) worker, or with `queue` behind the running job of a quick one."""
-        behind = self._queue_slot() if queue else None
+        """Give a job to an idle (or new) worker, or with `queue` to the next message of a busy quick one.
+
+        The job is sent by the next `flush`.
+        """
+        behind = None
+        if queue:
+            behind = self._slot if self._slot_for is task and self._slot is not None else self._queue_slot(task)
+        self._slot = self._slot_for = None
         if behind is not None:
             worker = behind
         else:
             worker = self.idle.pop() if self.idle else self._spawn()
-        worker.jobs.append(job)
-        try:
-            worker.conn.send(job)
-        except OSError:
-            if behind is None:
-                raise
-            # The worker ahead died just now: collect() reads its end and gives this job (never
-            # started) back to be sent again, as for any job queued behind a worker that dies.
+        queued = behind is not None and bool(worker.sent or worker.pending)
+        worker.pending.append(job)
         self.busy_workers[worker.conn] = worker
-        return worker, behind is not None
+        return worker, queued
+
+    def flush(self) -> None:
+        """Send every worker its next message."""
+        for worker in list(self.busy_workers.values()):
+            message = worker.pending
+            if not message:
+                continue
+            worker.pending = []
+            alone = not worker.sent
+            worker.sent.append(message)
+            try:
+                worker.conn.send(message)
+            except OSError:
+                if alone:
+                    raise
+                # The worker died just now: collect() reads its end and gives these jobs (never
+                # started) back to be sent again, as for any job queued behind a worker that dies.
 
     def sources(self) -> list:
         return list(self.busy_workers)
 
     def collect(self, source) -> list:
-        """The result of the running job of the worker that answered.
+        """The results of the message the worker that answered has run.
 
-        A dead worker gives a failure for it, and the job queued behind it (never started) comes
-        back to be sent again.
+        A dead worker gives a failure for the job it ran, and the jobs queued behind it (never
+        started) come back to be sent again. When the message held several jobs, which one was
+        running is unknown: they all come back (with no result), and their rules go one job per
+        message for the rest of the build, so a job that kills its worker fails on its own.
         """
         if source is None:
             return []
         worker = self.busy_workers[source]
         try:
-            result = source.recv()
+            results = source.recv()
         except (EOFError, OSError):
             worker.process.join(0.5)
             code = worker.process.exitcode
-            job = worker.jobs.popleft()
-            result = Result(job.seq, False, f"the worker process died (exit code {code})", None, None, 0.0)
-            orphans = list(worker.jobs)
-            worker.jobs.clear()
+            message = worker.sent.popleft()
+            orphans = [job for later in worker.sent for job in later] + worker.pending
+            worker.sent.clear()
+            worker.pending = []
             del self.busy_workers[source]
             self._discard(worker)
+            if len(message) > 1:
+                for job in message:
+                    self._never_quick.add(job.rule)
+                    self._sizes[job.rule] = 1
+                return [(None, None, message + orphans)]
+            result = Result(message[0].seq, False, f"the worker process died (exit code {code})", None, None, 0.0)
             return [(result, None, orphans)]
-        job = worker.jobs.popleft()
-        if result.ok:
-            stats = self._durations.get(job.rule)
-            if stats is None:
-                self._durations[job.rule] = [1, result.duration]
-            else:
-                stats[0] += 1
-                stats[1] += result.duration
-        if worker.jobs:  # the job queued behind has started now
-            return [(result, worker.jobs[0].seq, ())]
-        del self.busy_workers[source]
-        self.idle.append(worker)
-        return [(result, None, ())]
+        message = worker.sent.popleft()
+        durations = self._durations
+        ended = []
+        rules = set()
+        for job, result in zip(message, results):
+            if result.ok:
+                stats = durations.get(job.rule)
+                if stats is None:
+                    durations[job.rule] = [1, result.duration]
+                else:
+                    stats[0] += 1
+                    stats[1] += result.duration
+                rules.add(job.rule)
+            ended.append((result, None, ()))
+        for rule in rules:
+            self._sizes[rule] = self._size_from_durations(rule)
+        if worker.sent:  # the next message has started now
+            ended[-1] = (ended[-1][0], worker.sent[0][0].seq, ())
+        elif not worker.pending:
+            del self.busy_workers[source]
+            self.idle.append(worker)
+        return ended
 
     def cancel(self, handle, task) -> list:
         """Kill a worker and everything it started (timeouts, Ctrl-C); return the jobs queued behind.
@@ -189,8 +269,9 @@ class WorkerPool(Runner):
             except Exception:
                 pass
         worker.process.join(2)
-        orphans = list(worker.jobs)[1:]
-        worker.jobs.clear()
+        orphans = [job for message in worker.sent for job in message][1:] + worker.pending
+        worker.sent.clear()
+        worker.pending = []
         self._discard(worker)
         return orphans
 
@@ -286,20 +367,23 @@ def _worker_main(conn, flowfile, targets, spool_path: str, inherited=(), parent_
     try:
         while True:
             try:
-                job = conn.recv()
+                message = conn.recv()
             except (EOFError, OSError):
                 break
-            if job is None:
+            if message is None:
                 break
-            if os.getcwd() != job.workdir:  # actions run in the Flowfile's directory (an earlier one may have left it)
-                os.chdir(job.workdir)
-            lane.workdir = job.workdir
-            if job.workdir not in sys.path:  # ... and import the modules beside it
-                sys.path.insert(0, job.workdir)
-            info = rules[job.rule]
-            kind = ACTION_KINDS[info.node.action.kind]
-            target = targets.pick(job.kind, job.location)
-            conn.send(run_attempt(job, info, kind, lane, target, SpoolLog(spool_fd, job.log_path)))
+            results = []
+            for job in message:
+                if os.getcwd() != job.workdir:  # actions run in the Flowfile's directory (an action may leave it)
+                    os.chdir(job.workdir)
+                lane.workdir = job.workdir
+                if job.workdir not in sys.path:  # ... and import the modules beside it
+                    sys.path.insert(0, job.workdir)
+                info = rules[job.rule]
+                kind = ACTION_KINDS[info.node.action.kind]
+                target = targets.pick(job.kind, job.location)
+                results.append(run_attempt(job, info, kind, lane, target, SpoolLog(spool_fd, job.log_path)))
+            conn.send(results)
     finally:
         lane.close()
         processes.kill_children()  # what actions left running does not outlive the build

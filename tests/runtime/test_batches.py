@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-
 from flow.compiler.checks import check
 from flow.compiler.errors import FlowCheckError
 from flow.compiler.graph import TaskFactory
@@ -97,7 +96,6 @@ def test_batch_mistakes_are_compile_errors(rule, message):
 def test_the_plan_schedules_batches_as_units(factory):
     """Ninja style: a month needing 62 batched days waits for both batches, then is ready."""
     import networkx as nx
-
     from flow.compiler import types as t
     from flow.runtime.batches import Batch, units
     from flow.runtime.plan import Plan

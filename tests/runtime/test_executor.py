@@ -180,3 +180,62 @@ def test_a_job_queued_behind_a_worker_that_dies_is_sent_again(workdir, monkeypat
     assert [(t.id, e) for t, e in outcome.failed] == [("q(2012-01-08)", "the worker process died (exit code 5)")]
     assert sorted(os.listdir("out")) == sorted(f"q_{d}" for d in days if d.day != 8)
     assert plan.done()
+
+
+def _record_messages(monkeypatch) -> list:
+    """The jobs of every message the worker pool sends, as lists of task ids."""
+    from flow.runtime.runners.workers import WorkerPool
+
+    messages = []
+    flush = WorkerPool.flush
+
+    def recording_flush(self):
+        messages.extend([job.task_id for job in worker.pending] for worker in self.busy_workers.values()
+                        if worker.pending)
+        flush(self)
+
+    monkeypatch.setattr(WorkerPool, "flush", recording_flush)
+    return messages
+
+
+def _quick_days(workdir, action: str, count: int):
+    import datetime
+
+    directory, module = workdir
+    checked = check(parse(textwrap.dedent(f"""
+        rule q(date: date):
+            output: "out/q_{{date}}"
+            python: {module}.{action}
+    """)))
+    factory = TaskFactory(checked)
+    days = [datetime.date(2012, 1, 1) + datetime.timedelta(days=n) for n in range(count)]
+    tasks = [factory.from_params("q", {"date": d}) for d in days]
+    plan = Plan(tasks, lambda t: [], lambda t: [], (), True)
+    outputs = Targets(str(directory))
+    executor = Executor(plan, make_runners(checked, outputs, 1, str(directory), str(directory / ".flow" / "tmp")),
+                        outputs, None, Events(ReporterListener(FakeReporter())), settings(directory, 1),
+                        requirements=factory.requirements)
+    return days, plan, executor
+
+
+def test_quick_tasks_travel_to_the_worker_many_to_a_message(workdir, monkeypatch):
+    messages = _record_messages(monkeypatch)
+    days, plan, executor = _quick_days(workdir, "ok", 400)
+    outcome = executor.run()
+    assert not outcome.failed and plan.done()
+    assert sorted(os.listdir("out")) == sorted(f"q_{d}" for d in days)
+    assert sum(len(m) for m in messages) == 400  # every job sent once
+    assert max(len(m) for m in messages) > 10, [len(m) for m in messages]
+    assert len(messages) < 100  # far fewer round trips than tasks
+
+
+def test_a_worker_that_dies_inside_a_message_of_many_fails_only_the_job_that_killed_it(workdir, monkeypatch):
+    # days 1-3 make the rule known to be quick, so day 8 travels among others; which job killed the
+    # worker is unknown then, so they all come back and run one to a message: day 8 fails alone
+    messages = _record_messages(monkeypatch)
+    days, plan, executor = _quick_days(workdir, "quick_or_die", 31)
+    outcome = executor.run()
+    assert any("q(2012-01-08)" in m and len(m) > 1 for m in messages), "day 8 never travelled with others"
+    assert [(t.id, e) for t, e in outcome.failed] == [("q(2012-01-08)", "the worker process died (exit code 5)")]
+    assert sorted(os.listdir("out")) == sorted(f"q_{d}" for d in days if d.day != 8)
+    assert plan.done()

@@ -207,6 +207,17 @@ def test_dry_run(factory):
     assert render_dry_run([], 5, []) == "nothing would run\n5 tasks are already complete\n"
 
 
+def test_the_dry_run_text_comes_in_chunks_that_add_up_to_the_whole(factory):
+    from flow.runtime.summary import dry_run_chunks
+
+    tasks = streams(factory, days(5, datetime.date(2012, 6, 1)))
+    whole = render_dry_run([(t, "output missing") for t in tasks], 2, [])
+    chunks = list(dry_run_chunks(tasks, ["output missing"] * 5, 2, [], lines_per_chunk=2))
+    assert "".join(chunks) == whole
+    assert [chunk.count("(output missing)") for chunk in chunks] == [2, 2, 1, 0]  # then the counts
+    assert whole.splitlines()[0] == "streams(2012-06-01)  data/streams/2012-06-01.tsv  (output missing)"
+
+
 def test_large_summaries_are_fast(factory):
     tasks = streams(factory, days(100_000, datetime.date(1800, 1, 1)))
     began = time.perf_counter()

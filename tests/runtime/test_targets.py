@@ -76,6 +76,27 @@ def test_many_outputs_in_one_directory_are_listed_once(factory, tmp_path):
     assert len(done) == len(days[::2]) and all(t.values[0] % 2 == 0 for t in done)
 
 
+def test_a_few_outputs_among_many_entries_are_stated_and_many_are_listed(factory, tmp_path, monkeypatch):
+    # a no-op asks about the months of a directory that also holds every day: listing a million
+    # names to find thirty thousand costs more than a stat each
+    from flow.runtime.targets import local
+
+    monkeypatch.setattr(local, "SCAN_THRESHOLD", 10)
+    scans = []
+    scandir = os.scandir
+    monkeypatch.setattr(local.os, "scandir", lambda path: scans.append(path) or scandir(path))
+    os.makedirs("out")
+    for day in range(400):
+        open(f"out/f_{day}", "w").close()
+    registry = Targets(str(tmp_path))
+    few = [factory.task("f", (day,)) for day in range(0, 800, 40)]  # 20, half of them present
+    assert {t.values[0] for t in registry.complete(few)} == set(range(0, 400, 40))
+    assert scans == []
+    many = [factory.task("f", (day,)) for day in range(0, 800, 2)]  # 400, half of them present
+    assert {t.values[0] for t in registry.complete(many)} == set(range(0, 400, 2))
+    assert len(scans) == 1
+
+
 def test_a_file_is_staged_beside_its_output_and_published_atomically(tmp_path):
     target = Targets(str(tmp_path)).pick("file", "out/f_1")
     os.chdir(tmp_path)
@@ -141,7 +162,7 @@ def _task_at(factory, place: str):
     from flow.compiler.graph import Task
 
     info = factory.rules["anywhere"]
-    return Task(info, (place,), f"{place}/x", ("anywhere", (place,)))
+    return Task(info, (place,), f"{place}/x")
 
 
 def test_an_unknown_url_scheme_is_a_clear_error(factory, tmp_path):
