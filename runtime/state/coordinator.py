@@ -408,8 +408,9 @@ class PostgresState(StateStore):
                 recorded.update(dict.fromkeys(names, (priority, not taken, now)))
             if taken:
                 statements.append("INSERT INTO flow_resources (resource, owner, holder, amount)"
-                                  " SELECT r, %(owner)s, %(holder)s, a FROM unnest(%(names)s::text[], %(amounts)s::int[])"
-                                  " AS t(r, a) ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
+                                  " SELECT r, %(owner)s, %(holder)s, a"
+                                  " FROM unnest(%(names)s::text[], %(amounts)s::int[]) AS t(r, a)"
+                                  " ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
             if statements:
                 cursor.execute(";".join(statements),
                                dict(ask, waiting=not taken, amounts=[wanted[name] for name in names]))
