@@ -41,8 +41,8 @@ class StateStore:
         """Take `amounts` (resource -> units) for `holder` if, with what other processes hold, no limit is passed.
 
         `priority` is the holder's: a shared store refuses it while another process asks for one
-        of the resources at a higher priority. Never waits. Here: True, since within one process the executor does the counting; a
-        store shared by several processes counts what they all hold.
+        of the resources at a higher priority. Never waits. Here: True, since within one process
+        the executor does the counting; a store shared by several processes counts what they all hold.
         """
         return True
 

@@ -94,17 +94,20 @@ _CLAIM = ("INSERT INTO flow_claims AS c (key, owner) VALUES (%s, %s) ON CONFLICT
           " SET owner = EXCLUDED.owner, claimed_at = now()"
           " WHERE c.owner IS NULL OR c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner")
           + " RETURNING xmax = 0")  # true: a new row, so no other process ever claimed the task
-# Per resource asked for: what the other live holders hold, and whether a live process asks at a
-# higher priority (it waits, or it is between two of its tasks: it took the resource lately and
-# holds none now). Prepared once per connection, like the claim.
-_PREPARE_RESOURCE_CHECK = (
-    "PREPARE flow_resource_check (text[], text, text, integer, double precision) AS"
-    " SELECT r.name, (SELECT coalesce(sum(f.amount), 0) FROM flow_resources f"
-    "  WHERE f.resource = r.name AND NOT (f.owner = $2 AND f.holder = $3) AND " + _LIVE.format("f.owner") + "),"
-    " EXISTS (SELECT 1 FROM flow_resource_asks a WHERE a.resource = r.name AND a.owner <> $2 AND a.priority > $4"
-    "  AND " + _LIVE.format("a.owner") + " AND (a.waiting OR (a.asked > now() - $5 * interval '1 second'"
-    "  AND NOT EXISTS (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner))))"
-    " FROM unnest($1) AS r(name)")
+# Per resource asked for: what the other live holders hold, and (flag true) the resources that
+# another process asks for at a higher priority, live or not: usually none, and then nothing more is asked.
+_RESOURCE_COUNTS = (
+    "SELECT resource, sum(amount), false FROM flow_resources f WHERE resource = ANY(%(names)s)"
+    " AND NOT (owner = %(owner)s AND holder = %(holder)s) AND " + _LIVE.format("f.owner") + " GROUP BY resource"
+    " UNION ALL SELECT DISTINCT resource, 0, true FROM flow_resource_asks WHERE resource = ANY(%(names)s)"
+    " AND owner <> %(owner)s AND priority > %(priority)s")
+# Of those, the resources a live process waits for, or is between two of its tasks for (it took
+# the resource lately and holds none of it now).
+_OUTRANKED = (
+    "SELECT DISTINCT a.resource FROM flow_resource_asks a WHERE a.resource = ANY(%(asked)s)"
+    " AND a.owner <> %(owner)s AND a.priority > %(priority)s AND " + _LIVE.format("a.owner")
+    + " AND (a.waiting OR (a.asked > now() - %(recent)s * interval '1 second' AND NOT EXISTS"
+    " (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner)))")
 _PREPARE_CLAIM = "PREPARE flow_claim (text, text) AS " + _CLAIM.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _HELD_ELSEWHERE = ("SELECT c.key FROM flow_claims c WHERE c.key = ANY(%s) AND c.owner <> %s AND "
                    + _LIVE.format("c.owner"))
@@ -197,7 +200,6 @@ class PostgresState(StateStore):
             _ensure_schema(conn)
             with conn.cursor() as cursor:  # planned once per connection: planning cost more than running it
                 cursor.execute(_PREPARE_CLAIM)
-                cursor.execute(_PREPARE_RESOURCE_CHECK)
             conn.commit()
         except BaseException:
             conn.close()
@@ -365,7 +367,8 @@ class PostgresState(StateStore):
         A process asking at a higher priority is one that was refused and still waits, or one that
         took the resource less than ASK_SECONDS ago and holds none of it now (between two of its
         tasks). Every take, refused or not, records this process's ask (`flow_resource_asks`,
-        one row per resource and process), in the same round trips as the take.
+        one row per resource and process; rewritten when it changes or every ASK_SECONDS / 4),
+        in the same round trips as the take; one more only while another process asks higher.
         """
         wanted = {name: amount for name, amount in amounts.items() if amount}
         if not wanted:
@@ -375,17 +378,24 @@ class PostgresState(StateStore):
         ask = {"names": names, "owner": owner, "holder": holder, "priority": priority, "recent": ASK_SECONDS}
 
         def take(cursor):
-            # one lock per resource, taken in name order so two takers never deadlock; then, per
-            # resource, what the other live holders hold and whether a live process asks higher
+            # one lock per resource, taken in name order so two takers never deadlock; then what
+            # the others hold, and whether anyone asks at a higher priority
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('flow resource ' || r))"
                            " FROM (SELECT r FROM unnest(%(names)s::text[]) AS r ORDER BY r) AS sorted;"
-                           " EXECUTE flow_resource_check (%(names)s, %(owner)s, %(holder)s, %(priority)s, %(recent)s)",
-                           ask)
-            taken = True
-            for name, used, outranked in cursor.fetchall():
-                limit = limits.get(name)
-                if outranked or (limit is not None and used + wanted[name] > limit):
-                    taken = False
+                           + _RESOURCE_COUNTS, ask)
+            used: dict = {}
+            asked = []
+            for name, amount, higher in cursor.fetchall():
+                if higher:
+                    asked.append(name)
+                else:
+                    used[name] = amount
+            outranked = False
+            if asked:
+                cursor.execute(_OUTRANKED, dict(ask, asked=asked))
+                outranked = bool(cursor.fetchall())
+            taken = not outranked and all(
+                limits.get(name) is None or used.get(name, 0) + wanted[name] <= limits[name] for name in names)
             statements = []
             now = self._clock()
             recorded = self._asks  # name -> (priority, waiting, when written): a steady backfill rewrites it seldom
@@ -398,8 +408,9 @@ class PostgresState(StateStore):
                 recorded.update(dict.fromkeys(names, (priority, not taken, now)))
             if taken:
                 statements.append("INSERT INTO flow_resources (resource, owner, holder, amount)"
-                                  " SELECT r, %(owner)s, %(holder)s, a FROM unnest(%(names)s::text[], %(amounts)s::int[])"
-                                  " AS t(r, a) ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
+                                  " SELECT r, %(owner)s, %(holder)s, a"
+                                  " FROM unnest(%(names)s::text[], %(amounts)s::int[]) AS t(r, a)"
+                                  " ON CONFLICT (resource, owner, holder) DO UPDATE SET amount = EXCLUDED.amount")
             if statements:
                 cursor.execute(";".join(statements),
                                dict(ask, waiting=not taken, amounts=[wanted[name] for name in names]))
