@@ -100,10 +100,40 @@ def environment() -> dict:
     return env
 
 
-def flow(directory, *args, timeout=300):
-    """Run the real `flow` command in `directory`, as a user types it."""
-    return subprocess.run([sys.executable, "-m", "flow.runtime.cli", *args], cwd=directory, env=environment(),
-                          capture_output=True, text=True, timeout=timeout)
+def flow(directory, *args, timeout=300, env=None):
+    """Run the real `flow` command in `directory`, as a user types it (with `env` added to its environment)."""
+    return subprocess.run([sys.executable, "-m", "flow.runtime.cli", *args], cwd=directory,
+                          env={**environment(), **(env or {})}, capture_output=True, text=True, timeout=timeout)
+
+
+def clone_root_project(directory) -> str:
+    """The repository's Flowfile and examples copied into `directory`, as a fresh clone has them."""
+    import shutil
+
+    shutil.copy(os.path.join(ROOT, "Flowfile"), os.path.join(directory, "Flowfile"))
+    shutil.copytree(os.path.join(ROOT, "examples"), os.path.join(directory, "examples"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return str(directory)
+
+
+def coordinated_hosts(tmp_path, monkeypatch, coordinator_url: str, actions: str, flowfile: str):
+    """A function making the n-th 'host' of a coordinator test: its own copy of the project (`flowfile`
+    formatted with `shared`), all sharing tmp_path/shared (outputs, logs of side effects) and one coordinator."""
+    shared = tmp_path / "shared"
+    (shared / "out").mkdir(parents=True)
+    monkeypatch.setenv("FLOW_TEST_SHARED", str(shared))
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", coordinator_url)
+    monkeypatch.setenv("FLOW_CACHE_DIR", str(tmp_path / "cache"))
+
+    def host(n: int) -> str:
+        directory = tmp_path / f"host{n}"
+        directory.mkdir()
+        (directory / "acts.py").write_text(actions)
+        (directory / "Flowfile").write_text(textwrap.dedent(flowfile.format(shared=shared)))
+        return str(directory)
+
+    host.shared = str(shared)
+    return host
 
 
 def start_flow(directory, *args):

@@ -12,7 +12,7 @@ import textwrap
 import psycopg2
 import pytest
 
-from tests.serving import DEADLINE, flow, start_flow, wait_for
+from tests.serving import DEADLINE, coordinated_hosts, flow, start_flow, wait_for
 
 ACTIONS = '''
 import os, time
@@ -79,21 +79,7 @@ QUARTER_TASKS = 31 + 29 + 31 + 3
 @pytest.fixture
 def hosts(tmp_path, monkeypatch, pg_dsn):
     """A function making the n-th 'host': its own copy of the project; all share tmp_path/shared and the coordinator."""
-    shared = tmp_path / "shared"
-    (shared / "out").mkdir(parents=True)
-    monkeypatch.setenv("FLOW_TEST_SHARED", str(shared))
-    monkeypatch.setenv("FLOW_COORDINATOR_URL", pg_dsn)
-    monkeypatch.setenv("FLOW_CACHE_DIR", str(tmp_path / "cache"))
-
-    def host(n: int) -> str:
-        directory = tmp_path / f"host{n}"
-        directory.mkdir()
-        (directory / "acts.py").write_text(ACTIONS)
-        (directory / "Flowfile").write_text(textwrap.dedent(FLOWFILE.format(shared=shared)))
-        return str(directory)
-
-    host.shared = str(shared)
-    return host
+    return coordinated_hosts(tmp_path, monkeypatch, pg_dsn, ACTIONS, FLOWFILE)
 
 
 def lines(shared: str, name: str) -> collections.Counter:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from tests.schemas import validate
-from tests.serving import ROOT, environment, make_project
+from tests.serving import clone_root_project, make_project
+from tests.serving import flow as run_flow
 
 TODAY = ("--today", "2012-08-01")
 
@@ -21,16 +19,12 @@ TODAY = ("--today", "2012-08-01")
 @pytest.fixture
 def clone(tmp_path):
     """The repository's Flowfile and examples in a temporary directory."""
-    shutil.copy(os.path.join(ROOT, "Flowfile"), tmp_path / "Flowfile")
-    shutil.copytree(os.path.join(ROOT, "examples"), tmp_path / "examples",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    clone_root_project(tmp_path)
     return tmp_path
 
 
 def flow(directory, *args, env=None):
-    """The real `flow` command in `directory`, as a user types it (with `env` added to its environment)."""
-    return subprocess.run([sys.executable, "-m", "flow.runtime.cli", *args], cwd=directory,
-                          env={**environment(), **(env or {})}, capture_output=True, text=True, timeout=600)
+    return run_flow(directory, *args, env=env, timeout=600)
 
 
 def document(result, schema: str) -> dict:
