@@ -492,11 +492,41 @@ def intervals_between(kind: str, first: Interval, last: Interval) -> list:
     """Every interval of `kind` from the one containing first's start through the one holding last's last day."""
     current = interval_containing(kind, first.start)
     stop = last.end - ONE_DAY
+    if kind == "month":
+        return _months_from(current.start, stop)
     result = []
     while current.start <= stop:
         result.append(current)
         current = shift(current, 1)
     return result
+
+
+def _months_from(start: _dt.date, stop: _dt.date) -> list:
+    """The months from the one starting at `start` through the one holding `stop`, each end the next's start.
+
+    What shifting a month by one at a time gives, without its checks per month: a range of 30,000
+    months (a million-task backfill) is made at every command, a no-op included.
+    """
+    first = start.year * 12 + start.month - 1
+    last = stop.year * 12 + stop.month - 1
+    if last >= _dt.MAXYEAR * 12 + 11:  # December 9999 ends past the calendar: shift says so
+        return [month(index // 12, index % 12 + 1) for index in range(first, last + 1)]
+    date = _dt.date
+    result = []
+    add = result.append
+    begin = start
+    year = None
+    for index in range(first, last + 1):
+        y, m = divmod(index, 12)
+        if y != year:  # each name written here, where its year is known: every month's name is asked for
+            year, prefix = y, f"{y:04d}-"
+        end = date(y + 1, 1, 1) if m == 11 else date(y, m + 2, 1)
+        add(Interval("month", begin, end, prefix + _MONTH_NUMBERS[m]))
+        begin = end
+    return result
+
+
+_MONTH_NUMBERS = tuple(f"{m:02d}" for m in range(1, 13))
 
 
 def interval_containing(kind: str, d: _dt.date) -> Interval:
