@@ -182,8 +182,9 @@ class Interval:
 
     @property
     def days(self) -> list:
-        start = self.start
-        return [start + _dt.timedelta(days=i) for i in range((self.end - start).days)]
+        # Made from day numbers in C (no timedelta per day): 4x faster, and a backfill's aggregates
+        # ask each month for its days (938,000 of them for a million tasks).
+        return list(map(_dt.date.fromordinal, range(self.start.toordinal(), self.end.toordinal())))
 
     @property
     def next(self) -> "Interval":
@@ -485,18 +486,48 @@ def closed_prefix(values: list, moment: _dt.datetime) -> list:
 
 def days_between(first: _dt.date, last: _dt.date) -> list:
     """Every day from first to last, both included."""
-    return [first + _dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    return list(map(_dt.date.fromordinal, range(first.toordinal(), last.toordinal() + 1)))
 
 
 def intervals_between(kind: str, first: Interval, last: Interval) -> list:
     """Every interval of `kind` from the one containing first's start through the one holding last's last day."""
     current = interval_containing(kind, first.start)
     stop = last.end - ONE_DAY
+    if kind == "month":
+        return _months_from(current.start, stop)
     result = []
     while current.start <= stop:
         result.append(current)
         current = shift(current, 1)
     return result
+
+
+def _months_from(start: _dt.date, stop: _dt.date) -> list:
+    """The months from the one starting at `start` through the one holding `stop`, each end the next's start.
+
+    What shifting a month by one at a time gives, without its checks per month: a range of 30,000
+    months (a million-task backfill) is made at every command, a no-op included.
+    """
+    first = start.year * 12 + start.month - 1
+    last = stop.year * 12 + stop.month - 1
+    if last >= _dt.MAXYEAR * 12 + 11:  # December 9999 ends past the calendar: shift says so
+        return [month(index // 12, index % 12 + 1) for index in range(first, last + 1)]
+    date = _dt.date
+    result = []
+    add = result.append
+    begin = start
+    year = None
+    for index in range(first, last + 1):
+        y, m = divmod(index, 12)
+        if y != year:  # each name written here, where its year is known: every month's name is asked for
+            year, prefix = y, f"{y:04d}-"
+        end = date(y + 1, 1, 1) if m == 11 else date(y, m + 2, 1)
+        add(Interval("month", begin, end, prefix + _MONTH_NUMBERS[m]))
+        begin = end
+    return result
+
+
+_MONTH_NUMBERS = tuple(f"{m:02d}" for m in range(1, 13))
 
 
 def interval_containing(kind: str, d: _dt.date) -> Interval:

@@ -19,13 +19,28 @@ def open_tasks(tasks, clock: t.Clock, allow_open: bool = False) -> list:
     if allow_open:
         return []
     moment = clock.moment
+    # A date or interval ending on day E (its last day + 1, at midnight) has ended by the moment
+    # exactly when E <= the moment's day: compared as dates, no datetime made per task (a
+    # million-day backfill asks this of every day). Other periods (hours, minutes) take period_end.
+    last_closed_end = moment.date()
+    date, interval = _dt.date, t.Interval
     found = []
     for task in tasks:
         info = task.info
-        if not info.periods or info.allow_open:
+        periods = info.periods
+        if not periods or info.allow_open:
             continue
         values = task.values
-        end = max(t.period_end(values[index]) for index in info.periods)
+        if len(periods) == 1:
+            value = values[periods[0]]
+            kind = value.__class__
+            if kind is date:
+                if value < last_closed_end:
+                    continue
+            elif kind is interval:
+                if value.end <= last_closed_end:
+                    continue
+        end = max(t.period_end(values[index]) for index in periods)
         if end > moment:
             found.append((task, end))
     found.sort(key=lambda pair: (pair[1], pair[0].id))

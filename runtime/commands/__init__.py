@@ -34,10 +34,12 @@ def on_project(flowfile: str, names: list, today, body) -> int:
     """
     from flow.compiler.errors import FlowError
 
+    from .. import collector
     from ..project import Project
     from ..targets import TargetUnavailable
 
     project = None
+    collector.hold()  # until a build starts running its tasks (build.py), or the command ends
     try:
         project = Project(flowfile, today)
         return body(project, project.roots(names))
@@ -48,5 +50,6 @@ def on_project(flowfile: str, names: list, today, body) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
+        collector.release()
         if project is not None:
             project.close()

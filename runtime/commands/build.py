@@ -77,8 +77,6 @@ def _command(options: BuildOptions) -> str:
 
 
 def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
-    from ..report import make_reporter, rule_estimates
-
     options = _with_settings(options, project.settings)
     stream = sys.stdout
     complete = project.lenient_complete if options.dry_run else project.complete
@@ -105,8 +103,11 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
                         stream.write(f"  ... and {count - DRY_RUN_LISTED_ROOTS:,} more\n")
             return EXIT_OK
 
-    # 2. grow the graph, stopping at complete tasks (forced ones excepted)
+    # 2. grow the graph, stopping at complete tasks (forced ones excepted); a no-op never gets here,
+    # nor imports the reports (~10 ms)
     from flow.compiler.graph import build_graph
+
+    from ..report import make_reporter, rule_estimates
 
     forced_roots = set(roots) if options.force else set()
     if options.force_upstream:
@@ -134,7 +135,10 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
         return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets,
                         roots if options.fmt == "json" else None)
 
-    # 3. run
+    # 3. run (the tasks' actions and the executor make garbage: the collector runs again)
+    from .. import collector
+
+    collector.release(freeze=True)
     from ..actions.registry import ACTION_KINDS
     from ..events import Events, ReporterListener, StateRecorder
     from ..executor import Executor, ExecutorSettings

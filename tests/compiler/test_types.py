@@ -147,3 +147,17 @@ def test_shift_is_invertible(interval, steps):
 @given(days)
 def test_date_text_round_trips(day):
     assert t.parse_date(t.format_value(day)) == day
+
+
+def test_a_range_of_months_is_the_months_shifted_one_by_one():
+    # intervals_between makes months in one loop (a 30,000-month range at every command): the same
+    # months, ends and names as shifting one at a time, across years and at both ends of the calendar
+    for first, last in [("2012-11", "2014-02"), ("0001-01", "0002-03"), ("9998-11", "9999-11")]:
+        made = t.intervals_between("month", t.parse_interval(first), t.parse_interval(last))
+        shifted = [t.parse_interval(first)]
+        while shifted[-1] != t.parse_interval(last):
+            shifted.append(t.shift(shifted[-1], 1))
+        assert made == shifted
+        assert [(str(m), m.end) for m in made] == [(str(m), m.end) for m in shifted]
+    with pytest.raises(t.TypeError_, match="9999-12"):
+        t.intervals_between("month", t.parse_interval("9999-10"), t.parse_interval("9999-12-05"))
