@@ -137,7 +137,8 @@ def bench_import() -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
     seconds, rich_loaded = out.split()
-    print(f"{'import flow.runtime.report, runtime.history':<52} {float(seconds):8.3f} s  (rich imported: {rich_loaded})")
+    label = "import flow.runtime.report, runtime.history"
+    print(f"{label:<52} {float(seconds):8.3f} s  (rich imported: {rich_loaded})")
 
 
 def main() -> None:

@@ -429,7 +429,8 @@ def _check_storage(settings: tuple, errors: list) -> dict:
         known = STORAGE_SETTINGS[block.key]
         for setting in block.value:
             if setting.key not in known:
-                secret = any(word in setting.key.lower() for word in ("key", "secret", "token", "password", "credential"))
+                secret = any(word in setting.key.lower()
+                             for word in ("key", "secret", "token", "password", "credential"))
                 hint = ("credentials never go in the Flowfile: the store's own chain finds them "
                         "(AWS variables or profiles, Google application default credentials)" if secret else
                         f"{block.key} takes {', '.join(known)}")

@@ -408,7 +408,8 @@ def _call(expr: n.FuncCall, scope: Scope) -> Compiled:
         return _builtin(expr, scope)
     rule = scope.rules.get(expr.func)
     if rule is None:
-        return _bad(scope, "E102", f"unknown rule '{expr.func}'" + suggest(expr.func, list(scope.rules) + list(BUILTINS)),
+        known = list(scope.rules) + list(BUILTINS)
+        return _bad(scope, "E102", f"unknown rule '{expr.func}'" + suggest(expr.func, known),
                     expr.name_span)
     return compile_call(rule, expr, scope)
 

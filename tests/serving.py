@@ -116,6 +116,23 @@ def clone_root_project(directory) -> str:
     return str(directory)
 
 
+# The start of a coordinator test's actions: `_note(name, text)` appends to a file every host shares,
+# with O_APPEND, so that side effects of all processes can be counted.
+SHARED_NOTES = '''
+import os, time
+
+SHARED = os.environ["FLOW_TEST_SHARED"]
+
+
+def _note(name, text):
+    fd = os.open(os.path.join(SHARED, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+'''
+
+
 def coordinated_hosts(tmp_path, monkeypatch, coordinator_url: str, actions: str, flowfile: str):
     """A function making the n-th 'host' of a coordinator test: its own copy of the project (`flowfile`
     formatted with `shared`), all sharing tmp_path/shared (outputs, logs of side effects) and one coordinator."""

@@ -255,8 +255,8 @@ def _tee(stream, log_fd: int, tail) -> None:
         os.close(log_fd)
 
 
-def failure_message(name: str, code: int, tail) -> str:
-    """`'prog' exited with code 3` or `was killed by SIGKILL`, then the last lines of standard error."""
+def failure_message(name: str, code: int, tail, stream: str = "standard error") -> str:
+    """`'prog' exited with code 3` or `was killed by SIGKILL`, then the last lines of its `stream`."""
     if code < 0:
         try:
             how = f"was killed by {signal.Signals(-code).name}"
@@ -267,7 +267,7 @@ def failure_message(name: str, code: int, tail) -> str:
     lines = [line for line in tail if line.strip()]
     if not lines:
         return f"{name} {how}"
-    return f"{name} {how}; last lines of its standard error:\n" + "\n".join("  " + line for line in lines)
+    return f"{name} {how}; last lines of its {stream}:\n" + "\n".join("  " + line for line in lines)
 
 
 def cancel(task_id: str, reason: str = "cancelled") -> bool:

@@ -644,7 +644,9 @@ def run_spark_submit(
         processes.end_program(marks)  # and what left its group goes now, not at the build's end
         raise ActionFailed(submission.reason)
     if process.returncode != 0:
-        raise ActionFailed(_failure_message(process.returncode, tail))
+        from .command import failure_message
+
+        raise ActionFailed(failure_message("spark-submit", process.returncode, tail, "output"))
     _check_dir_output(ctx, f"spark-submit '{action.app}'")
 
 
@@ -653,20 +655,6 @@ def _tee(stream, log, tail) -> None:
         for line in stream:
             log.write(line)
             tail.append(line.decode("utf-8", "replace").rstrip("\n"))
-
-
-def _failure_message(code: int, tail) -> str:
-    if code < 0:
-        try:
-            how = f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"was killed by signal {-code}"
-    else:
-        how = f"exited with code {code}"
-    lines = [line for line in tail if line.strip()]
-    if not lines:
-        return f"spark-submit {how}"
-    return f"spark-submit {how}; last lines of its output:\n" + "\n".join("  " + line for line in lines)
 
 
 # ---------------------------------------------------------------------------- cancelling

@@ -67,18 +67,26 @@ def run_url(flowfile: str) -> int:
     return EXIT_OK
 
 
+def _managed_server(flowfile: str):
+    """(the project's embedded server, None), or (None, exit code) when the Flowfile fails or names its own database."""
+    project, dsn = _load(flowfile)
+    if project is None:
+        return None, dsn
+    if dsn is not None:
+        print(NOT_MANAGED.format(where=_where(dsn)))
+        return None, EXIT_OK
+    from ..embedded_db import EmbeddedServer
+
+    return EmbeddedServer(project.flow_dir), None
+
+
 def run_start(flowfile: str) -> int:
     """Start the embedded server and keep it up after flow exits, until `flow db stop`."""
     from ..db import DatabaseError
-    from ..embedded_db import EmbeddedServer
 
-    project, dsn = _load(flowfile)
-    if project is None:
-        return dsn
-    if dsn is not None:
-        print(NOT_MANAGED.format(where=_where(dsn)))
-        return EXIT_OK
-    server = EmbeddedServer(project.flow_dir)
+    server, code = _managed_server(flowfile)
+    if server is None:
+        return code
     try:
         started = server.start_and_keep()
     except DatabaseError as exc:
@@ -91,15 +99,10 @@ def run_start(flowfile: str) -> int:
 
 def run_stop(flowfile: str) -> int:
     """Stop the embedded server now, or when the last build using it ends."""
-    from ..embedded_db import EmbeddedServer
-
-    project, dsn = _load(flowfile)
-    if project is None:
-        return dsn
-    if dsn is not None:
-        print(NOT_MANAGED.format(where=_where(dsn)))
-        return EXIT_OK
-    outcome = EmbeddedServer(project.flow_dir).stop_now()
+    server, code = _managed_server(flowfile)
+    if server is None:
+        return code
+    outcome = server.stop_now()
     if outcome == "in use":
         print("the embedded PostgreSQL is in use by a running flow; it stops when that flow ends")
     else:

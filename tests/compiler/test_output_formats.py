@@ -52,7 +52,8 @@ def test_impossible_dates_are_named(factory, name, message):
 @pytest.mark.parametrize("params, output, message", [
     ("date: date", '"data/{date:%Y/%m}.tsv"', "format '%Y/%m' does not name one day"),
     ("date: date", '"data/{date:%Y-%m-%d %H}.tsv"', "'%H' is not a date format this pattern can read back"),
-    ("date: date, n: int", '"data/{n:%Y}/{date}.tsv"', "only date, hour and minute parameters take a format, and 'n' is int"),
+    ("date: date, n: int", '"data/{n:%Y}/{date}.tsv"',
+     "only date, hour and minute parameters take a format, and 'n' is int"),
 ])
 def test_bad_formats_are_errors(params, output, message):
     text = f"""

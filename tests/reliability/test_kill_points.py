@@ -1,4 +1,4 @@
-"""Kill flow at many moments of a multi-task build: nothing partial, nothing left running, the next build is a clean one.
+"""Kill flow at many moments of a multi-task build: nothing partial, nothing left running, the next build is clean.
 
 Moments are conditions, not sleeps: an action pauses at a named point ("part 2012-01-03:half" means
 the temporary of that task is half written) when FLOW_TEST_PAUSE names it, and says so in a file;

@@ -1,4 +1,4 @@
-"""Passwords in libpq connection strings: found where libpq would find them, hidden, or refused when libpq would misread them."""
+"""Passwords in libpq connection strings: found where libpq finds them, hidden, refused if libpq would misread them."""
 
 from __future__ import annotations
 

@@ -12,21 +12,9 @@ import textwrap
 import psycopg2
 import pytest
 
-from tests.serving import DEADLINE, coordinated_hosts, flow, start_flow, wait_for
+from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, flow, start_flow, wait_for
 
-ACTIONS = '''
-import os, time
-
-SHARED = os.environ["FLOW_TEST_SHARED"]
-
-
-def _note(name, text):
-    fd = os.open(os.path.join(SHARED, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
+ACTIONS = SHARED_NOTES + '''
 
 def day(date, output):
     time.sleep(0.01)  # a little work, so the processes overlap

@@ -78,8 +78,9 @@ def run(workdir, flowfile, target_calls, jobs=1, keep_going=False):
     to_run = [t for t in graph.graph if t not in graph.complete]
     plan = Plan(to_run, graph.graph.succ.__getitem__, graph.graph.pred.__getitem__, (), keep_going)
     reporter = FakeReporter()
-    executor = Executor(plan, make_runners(checked, outputs, jobs, str(directory), str(directory / ".flow" / "tmp")), outputs, None,
-                        Events(ReporterListener(reporter)), settings(directory, jobs), requirements=factory.requirements)
+    runners = make_runners(checked, outputs, jobs, str(directory), str(directory / ".flow" / "tmp"))
+    executor = Executor(plan, runners, outputs, None, Events(ReporterListener(reporter)), settings(directory, jobs),
+                        requirements=factory.requirements)
     return executor.run(), plan, reporter
 
 
@@ -173,8 +174,8 @@ def test_a_job_queued_behind_a_worker_that_dies_is_sent_again(workdir, monkeypat
     tasks = [factory.from_params("q", {"date": d}) for d in days]
     plan = Plan(tasks, lambda t: [], lambda t: [], (), True)
     outputs = Targets(str(directory))
-    outcome = Executor(plan, make_runners(checked, outputs, 1, str(directory), str(directory / ".flow" / "tmp")), outputs, None,
-                       Events(ReporterListener(FakeReporter())), settings(directory, 1),
+    runners = make_runners(checked, outputs, 1, str(directory), str(directory / ".flow" / "tmp"))
+    outcome = Executor(plan, runners, outputs, None, Events(ReporterListener(FakeReporter())), settings(directory, 1),
                        requirements=factory.requirements).run()
     assert queued, "no job was ever queued behind a quick one: the test does not test what it says"
     assert [(t.id, e) for t, e in outcome.failed] == [("q(2012-01-08)", "the worker process died (exit code 5)")]

@@ -153,7 +153,8 @@ def test_environment_overrides_flowfile(monkeypatch):
 
 
 def test_import_does_not_load_psycopg2():
-    code = "import sys, flow.runtime.db, flow.runtime.tables, flow.runtime.actions.sql; print('psycopg2' in sys.modules)"
+    code = ("import sys, flow.runtime.db, flow.runtime.tables, flow.runtime.actions.sql; "
+            "print('psycopg2' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,4 @@
-"""Task logs are capped: the tail of what a task printed is kept, and the log says how much was cut (issue 11, item 17)."""
+"""Task logs are capped: the tail of what a task printed is kept, and the log says how much was cut (issue 11, 17)."""
 
 from __future__ import annotations
 
