@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -271,13 +272,37 @@ def main(argv=None) -> None:
     try:
         code = cli.main(args=_route(args), prog_name="flow", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):  # Abort is click's name for a Ctrl-C it caught
-        sys.exit(EXIT_INTERRUPTED)
+        _exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except BrokenPipeError:  # `flow list | head`: the reader left, nothing more to say
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+        _exit(1)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> None:
+    """sys.exit(code), and a Ctrl-C from now on exits 130 too.
+
+    The interpreter's exit still runs clean-ups (workers, the watchdog); a KeyboardInterrupt raised
+    in them is caught by nothing and would end flow by SIGINT instead of with 130.
+    """
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, _interrupted_while_exiting)
+    except ValueError:  # not the main thread (flow called from a program's thread): nothing to protect
+        pass
+    sys.exit(code)
+
+
+def _interrupted_while_exiting(signum, frame) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
