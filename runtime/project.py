@@ -9,6 +9,7 @@ Spark lane, whose actions share the main process, does when its first task start
 from __future__ import annotations
 
 import os
+import time
 
 
 class Project:
@@ -27,6 +28,8 @@ class Project:
         from .settings import load_settings
         from .targets import Targets
 
+        # When this command began to look at outputs: a coordinator keeps the claims released since then.
+        self.opened = time.monotonic()
         self.root = os.path.dirname(os.path.abspath(flowfile_path))
         self.settings = load_settings(self.root)  # settings files and FLOW_* variables (SettingsError: exit 2)
         self.checked = _with_settings_database(load(flowfile_path), self.settings)
@@ -83,7 +86,7 @@ class Project:
         if self._state is None:
             from .state import open_state
 
-            self._state = open_state(self.flow_dir, self.checked.coordinator)
+            self._state = open_state(self.flow_dir, self.checked.coordinator, planned=self.opened)
         return self._state
 
     def close(self) -> None:

@@ -246,3 +246,60 @@ def test_processes_sharing_s3_outputs_run_each_task_once(hosts, s3_server, s3_bu
     assert len(ran) == 31 and set(ran.values()) == {1}, ran
     listed = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="days/")
     assert listed["KeyCount"] == 31
+
+
+def test_builds_keep_the_coordinator_s_tables_from_growing(hosts, pg_dsn):
+    project = hosts(0)
+    with open(os.path.join(project, "flow.toml"), "w") as settings:
+        settings.write("[history]\nkeep_runs = 1\n")
+    first = flow(project, "build", "-j", "2", "quarter")
+    assert first.returncode == 0, first.stdout + first.stderr
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM flow_claims WHERE owner IS NULL")
+            assert cursor.fetchone()[0] == QUARTER_TASKS  # released; kept while a plan might need them
+            # as if the first build had ended two hours ago
+            cursor.execute("UPDATE flow_claims SET released = now() - interval '2 hours'")
+        for name in ("day_2012-02-10.txt", "month_2012-02.txt"):
+            os.unlink(os.path.join(hosts.shared, "out", name))
+        second = flow(project, "build", "quarter")
+        assert second.returncode == 0, second.stdout + second.stderr
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT key FROM flow_claims ORDER BY key")
+            assert [os.path.basename(key) for (key,) in cursor.fetchall()] == [
+                "day_2012-02-10.txt", "month_2012-02.txt"]  # what the second build ran
+            cursor.execute("SELECT count(*) FROM flow_runs")
+            assert cursor.fetchone()[0] == 1
+            cursor.execute("SELECT count(*) FROM flow_owners")
+            assert cursor.fetchone()[0] == 0  # both processes ended and said goodbye
+    finally:
+        conn.close()
+    log = flow(project, "log")
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count("flow build quarter") == 1, log.stdout
+
+
+def test_a_coordinator_made_by_an_older_flow_gets_the_new_columns(hosts, pg_dsn):
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:  # the tables as flow 0.3 made them, with a released claim
+            cursor.execute("CREATE TABLE flow_owners (owner text PRIMARY KEY, host text, pid integer, run_id bigint,"
+                           " started timestamptz NOT NULL DEFAULT now(), expires timestamptz NOT NULL);"
+                           "CREATE TABLE flow_claims (key text PRIMARY KEY, owner text,"
+                           " claimed_at timestamptz NOT NULL DEFAULT now());"
+                           "CREATE TABLE flow_resource_asks (resource text, owner text, priority integer NOT NULL,"
+                           " waiting boolean NOT NULL, asked timestamptz NOT NULL DEFAULT now(),"
+                           " PRIMARY KEY (resource, owner));"
+                           "INSERT INTO flow_claims (key, owner) VALUES ('elsewhere', NULL)")
+        project = hosts(0)
+        build = flow(project, "build", "quarter")
+        assert build.returncode == 0, build.stdout + build.stderr
+        assert len(lines(hosts.shared, "runs")) == QUARTER_TASKS
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM flow_claims WHERE released IS NOT NULL")
+            assert cursor.fetchone()[0] == QUARTER_TASKS + 1
+    finally:
+        conn.close()
