@@ -5,6 +5,7 @@ hosts would be), writing into one shared output directory. Every action appends 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import textwrap
@@ -12,6 +13,7 @@ import textwrap
 import psycopg2
 import pytest
 
+from tests.runtime.test_notify_cli import http_server  # noqa: F401 - a fixture
 from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, flow, start_flow, wait_for
 
 ACTIONS = SHARED_NOTES + '''
@@ -204,6 +206,30 @@ def test_a_coordinator_restart_stops_the_build_in_one_line_and_the_rerun_complet
     assert code == 0, out + err
     assert "* 2 ran" in out
     assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
+
+
+def test_a_lost_coordinator_sends_the_builds_failure_notification(hosts, own_server, monkeypatch, http_server):  # noqa: F811
+    url, bodies = http_server
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "2")
+    project = hosts(1)
+    with open(os.path.join(project, "flow.toml"), "w") as settings:
+        settings.write(f'[notify]\nwebhook.url = "{url}/flow"\n')
+    build = start_flow(project, "build", "-j", "4", "six")
+    wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
+    own_server.pause()
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass  # the four end; the next claim finds the coordinator gone
+    code, out, err = finish(build)
+    own_server.resume()
+    assert code == 1, out + err
+    assert len(bodies) == 1, err
+    payload = bodies[0][2]
+    assert payload["event"] == "failure" and payload["exit_code"] == 1
+    assert payload["error"].startswith("the coordinator postgresql://flow:***@127.0.0.1:")
+    assert "cannot be reached" in payload["error"] and "run the build again" in payload["error"]
+    assert payload["text"].splitlines()[1] == f"- stopped: {payload['error']}"
+    assert "flow-test-secret" not in json.dumps(payload)
 
 
 def test_a_coordinator_restart_within_the_wait_is_ridden_out(hosts, own_server, monkeypatch):
