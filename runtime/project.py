@@ -81,12 +81,12 @@ class Project:
         """One line per kind of output that could not be checked, for commands that went on without it."""
         return [f"note: cannot check {target.noun}s: {error}" for target, error in self.unreachable.items()]
 
-    def state(self):
-        """The project's state store (history, task locks), opened on first use."""
+    def state(self, reading: bool = False):
+        """The project's state store (history, task locks), opened on first use (`reading`: see open_state)."""
         if self._state is None:
             from .state import open_state
 
-            self._state = open_state(self.flow_dir, self.checked.coordinator, planned=self.opened)
+            self._state = open_state(self.flow_dir, self.checked.coordinator, planned=self.opened, reading=reading)
         return self._state
 
     def close(self) -> None:

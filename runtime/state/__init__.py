@@ -125,12 +125,15 @@ class StateStore:
         """Write what is buffered, release every lock, close files and connections."""
 
 
-def open_state(flow_dir: str, coordinator: Optional[str] = None, planned: Optional[float] = None) -> StateStore:
+def open_state(flow_dir: str, coordinator: Optional[str] = None, planned: Optional[float] = None,
+               reading: bool = False) -> StateStore:
     """The state store of the project whose state directory is `flow_dir` (nothing is created until written).
 
     With a coordinator (FLOW_COORDINATOR_URL, or the Flowfile's `coordinator:` setting given
     here) it is the shared PostgreSQL store; StateError when the setting names an unset variable.
     `planned`: when the command began to look at outputs (time.monotonic()), for the coordinator's retention.
+    `reading`: for a command that only shows the history (`flow log`, `flow status`): a coordinator that
+    cannot be reached is said at once, not after a build's wait for it to come back.
     """
     from .coordinator import coordinator_dsn
 
@@ -138,7 +141,7 @@ def open_state(flow_dir: str, coordinator: Optional[str] = None, planned: Option
     if dsn is not None:
         from .coordinator import PostgresState
 
-        return PostgresState(dsn, planned=planned)
+        return PostgresState(dsn, planned=planned, wait=0.0 if reading else None)
     from .local import LocalState
 
     return LocalState(flow_dir)

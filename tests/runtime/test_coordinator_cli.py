@@ -329,3 +329,18 @@ def test_a_coordinator_made_by_an_older_flow_gets_the_new_columns(hosts, pg_dsn)
             assert cursor.fetchone()[0] == QUARTER_TASKS + 1
     finally:
         conn.close()
+
+
+def test_log_and_status_say_at_once_that_the_coordinator_cannot_be_reached(hosts, monkeypatch):
+    # a build would wait an hour for it to come back; commands that only read do not wait
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", "postgresql://flow:hunter2secret@127.0.0.1:1/flow")
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "3600")
+    project = hosts(0)
+    log = flow(project, "log", timeout=120)
+    assert log.returncode == 1, log.stdout + log.stderr
+    assert log.stderr.startswith("error: the coordinator postgresql://flow:***@127.0.0.1:1/flow cannot be reached")
+    assert len(log.stderr.splitlines()) == 1 and "hunter2secret" not in log.stderr
+    status = flow(project, "status", "quarter", timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stderr.startswith("warning: the coordinator postgresql://flow:***@127.0.0.1:1/flow cannot be")
+    assert "month(2012-01)  [missing]" in status.stdout
