@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Callable, Optional
 
 from . import nodes as n
@@ -119,6 +120,14 @@ def _clock(env, key):
 
 # A requirement before it becomes a Task is a plain tuple (rule name, values in parameter order):
 # a backfill makes one per task, and a tuple subclass costs twice as much to build.
+
+
+class RuleCalls(list):
+    """Requirements that all call one rule (`streams(day) for day in interval`): the (rule name, values)
+    pairs as any requirement list, with the rule and the values also apart, so that the task factory
+    makes their tasks in bulk."""
+
+    __slots__ = ("rule", "values")
 
 
 class Scope:
@@ -360,6 +369,22 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
     # Requirements are counted against the caller's limit (graph.TaskFactory.max_requirements) while
     # they are made, so that a typo's millions of them are refused before they take the memory.
     counted = element.type in ("task", LIST + "task")
+    calls = _calls_of_variable(expr, scope, item_type) if cond_fn is None and element.type == "task" else None
+    if calls is not None:  # `rule(x) for x in ...`: the pairs made in C, no call per item (a backfill's days)
+
+        def run_calls(env):
+            items = it_fn(env)
+            if items is None:
+                return []
+            limit = env.get(REQUIREMENTS_LIMIT)
+            if limit is not None and len(items) > limit:
+                raise TooManyRequirements(len(items))
+            values = list(zip(items))  # one-tuples
+            made = RuleCalls(zip(repeat(calls), values))
+            made.rule, made.values = calls, values
+            return made
+
+        return Compiled(run_calls, result_type, False, expr.span)
 
     def run(env):
         items = it_fn(env)
@@ -383,6 +408,19 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
         return out
 
     return Compiled(run, result_type, False, expr.span)
+
+
+def _calls_of_variable(expr: n.Comprehension, scope: Scope, item_type: str) -> Optional[str]:
+    """The rule's name when the comprehension's element calls a rule of one parameter with the loop's
+    variable as it is (no conversion, no default to fill), else None."""
+    element = expr.element
+    if element.__class__ is not n.FuncCall or element.kwargs or len(element.args) != 1:
+        return None
+    rule = scope.rules.get(element.func)
+    arg = element.args[0]
+    if rule is None or len(rule.params) != 1 or arg.__class__ is not n.Name or arg.name != expr.var:
+        return None
+    return rule.name if _known(rule.params[0].type) in (item_type, "any") else None
 
 
 def _list(expr: n.ListExpr, scope: Scope) -> Compiled:

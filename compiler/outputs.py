@@ -12,6 +12,8 @@ import datetime
 import functools
 import itertools
 import re
+from itertools import repeat
+from operator import add, itemgetter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -87,6 +89,28 @@ class OutputPattern:
         if (len(location) > MAX_NAME_BYTES // 4 or not location.isascii()) and self.kind != "table":
             self._check_length(location)
         return location
+
+    def format_all(self, values_list: list) -> list:
+        """format() of each values tuple; a one-placeholder pattern's locations made in C (a backfill's days)."""
+        one = self.one_slot()
+        if not one:
+            return list(map(self.format, values_list))
+        before, index, convert, after = one
+        locations = list(map(add, map(before.__add__, map(convert, map(itemgetter(index), values_list))),
+                             repeat(after)))
+        if self.kind != "table" and locations and (max(map(len, locations)) > MAX_NAME_BYTES // 4
+                                                   or not all(map(str.isascii, locations))):
+            for location in locations:
+                self._check_length(location)
+        return locations
+
+    def one_slot(self):
+        """(text before, parameter index, convert, text after) when the pattern has one placeholder whose
+        values need no check (a location is those three texts joined), else ()."""
+        one = self._one
+        if one is None:
+            one = self._one = self._one_slot()
+        return one
 
     def _one_slot(self):
         """(text before, parameter index, convert, text after) for a pattern of one placeholder whose values

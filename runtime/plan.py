@@ -132,22 +132,32 @@ class Plan:
 
 
 def run_order(to_run, requirements) -> list:
-    """A valid order to run `to_run` in (requirements first), for dry runs; stable and linear."""
+    """A valid order to run `to_run` in (requirements first), for dry runs; stable and linear.
+
+    `requirements(task)` may answer None for a task without requirements. A requirement without
+    requirements of its own is ordered where it is met, without a frame on the stack: most tasks
+    of a big graph are such leaves (a million-task dry run's days).
+    """
     visited = dict.fromkeys(to_run, False)  # the tasks to order (True once visited): one table, not two
     order = []
+    append = order.append
     for root in to_run:
         if visited[root]:
             continue
-        stack = [(root, iter(requirements(root)))]
+        stack = [(root, iter(requirements(root) or ()))]
         visited[root] = True
         while stack:
             task, children = stack[-1]
             for child in children:
                 if visited.get(child) is False:
                     visited[child] = True
-                    stack.append((child, iter(requirements(child))))
+                    below = requirements(child)
+                    if not below:
+                        append(child)
+                        continue
+                    stack.append((child, iter(below)))
                     break
             else:
                 stack.pop()
-                order.append(task)
+                append(task)
     return order

@@ -132,7 +132,7 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     dependents = graph.dependents
 
     if options.dry_run:
-        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets,
+        return _dry_run(project, to_run, forced, finished, missing, stream, options.targets,
                         roots if options.fmt == "json" else None)
 
     # 3. run (the tasks' actions and the executor make garbage: the collector runs again)
@@ -342,14 +342,16 @@ def _runner_name(action_kinds: dict, task):
     return kind.runner if kind is not None else None
 
 
-def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names, json_roots=None) -> int:
+def _dry_run(project, to_run, forced, finished, missing, stream, names, json_roots=None) -> int:
     """Print what would run, in order, with reasons: as text, or as JSON when `json_roots` (the targets) are given."""
+    from flow.compiler.graph import walked_requirements
+
     from ..plan import run_order
     from ..summary import dry_run_chunks
 
     if json_roots is None:
         _show_clock(project, names, stream)
-    order = run_order(to_run, requirements)
+    order = run_order(to_run, walked_requirements)  # every task to run was expanded by the walk
     reasons = []
     of = project.targets.of
     unreachable = project.unreachable
