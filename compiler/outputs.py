@@ -12,9 +12,9 @@ import datetime
 import functools
 import itertools
 import re
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import add, itemgetter
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from . import nodes as n
