@@ -122,12 +122,22 @@ def _clock(env, key):
 # a backfill makes one per task, and a tuple subclass costs twice as much to build.
 
 
-class RuleCalls(list):
-    """Requirements that all call one rule (`streams(day) for day in interval`): the (rule name, values)
-    pairs as any requirement list, with the rule and the values also apart, so that the task factory
-    makes their tasks in bulk."""
+class RuleCalls:
+    """Requirements that all call one rule (`streams(day) for day in interval`): the rule and its values,
+    which iterate as the (rule name, values) pairs of any requirement list; the task factory makes
+    their tasks in bulk, and no pair is made for them."""
 
     __slots__ = ("rule", "values")
+
+    def __init__(self, rule: str, values: list):
+        self.rule = rule
+        self.values = values
+
+    def __iter__(self):
+        return zip(repeat(self.rule), self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 class Scope:
@@ -379,10 +389,7 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
             limit = env.get(REQUIREMENTS_LIMIT)
             if limit is not None and len(items) > limit:
                 raise TooManyRequirements(len(items))
-            values = list(zip(items))  # one-tuples
-            made = RuleCalls(zip(repeat(calls), values))
-            made.rule, made.values = calls, values
-            return made
+            return RuleCalls(calls, list(zip(items)))  # the values: one-tuples
 
         return Compiled(run_calls, result_type, False, expr.span)
 
