@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Callable, Optional
 
 from . import nodes as n
@@ -119,6 +120,24 @@ def _clock(env, key):
 
 # A requirement before it becomes a Task is a plain tuple (rule name, values in parameter order):
 # a backfill makes one per task, and a tuple subclass costs twice as much to build.
+
+
+class RuleCalls:
+    """Requirements that all call one rule (`streams(day) for day in interval`): the rule and its values,
+    which iterate as the (rule name, values) pairs of any requirement list; the task factory makes
+    their tasks in bulk, and no pair is made for them."""
+
+    __slots__ = ("rule", "values")
+
+    def __init__(self, rule: str, values: list):
+        self.rule = rule
+        self.values = values
+
+    def __iter__(self):
+        return zip(repeat(self.rule), self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 class Scope:
@@ -360,6 +379,19 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
     # Requirements are counted against the caller's limit (graph.TaskFactory.max_requirements) while
     # they are made, so that a typo's millions of them are refused before they take the memory.
     counted = element.type in ("task", LIST + "task")
+    calls = _calls_of_variable(expr, scope, item_type) if cond_fn is None and element.type == "task" else None
+    if calls is not None:  # `rule(x) for x in ...`: the pairs made in C, no call per item (a backfill's days)
+
+        def run_calls(env):
+            items = it_fn(env)
+            if items is None:
+                return []
+            limit = env.get(REQUIREMENTS_LIMIT)
+            if limit is not None and len(items) > limit:
+                raise TooManyRequirements(len(items))
+            return RuleCalls(calls, list(zip(items)))  # the values: one-tuples
+
+        return Compiled(run_calls, result_type, False, expr.span)
 
     def run(env):
         items = it_fn(env)
@@ -383,6 +415,19 @@ def _comprehension(expr: n.Comprehension, scope: Scope) -> Compiled:
         return out
 
     return Compiled(run, result_type, False, expr.span)
+
+
+def _calls_of_variable(expr: n.Comprehension, scope: Scope, item_type: str) -> Optional[str]:
+    """The rule's name when the comprehension's element calls a rule of one parameter with the loop's
+    variable as it is (no conversion, no default to fill), else None."""
+    element = expr.element
+    if element.__class__ is not n.FuncCall or element.kwargs or len(element.args) != 1:
+        return None
+    rule = scope.rules.get(element.func)
+    arg = element.args[0]
+    if rule is None or len(rule.params) != 1 or arg.__class__ is not n.Name or arg.name != expr.var:
+        return None
+    return rule.name if _known(rule.params[0].type) in (item_type, "any") else None
 
 
 def _list(expr: n.ListExpr, scope: Scope) -> Compiled:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import filterfalse, repeat
+from operator import attrgetter
 from typing import Callable, Iterable, Optional
 
 from . import types as t
 from .checks import CheckedFlowfile, RuleInfo
 from .errors import Diagnostic, FlowCheckError, UsageError, error
-from .expressions import REQUIREMENTS_LIMIT, NoClock
+from .expressions import REQUIREMENTS_LIMIT, NoClock, RuleCalls
 
 
 class Task:
@@ -132,6 +134,11 @@ MAX_TASKS = 5_000_000
 
 NO_TASKS = ()  # the requirements of a rule without requires
 
+# The requirements the walk found for a task it expanded (None or empty for a leaf: the walk does not
+# ask a rule without requires), without a call per task: a dry run orders a million tasks with it.
+walked_requirements = attrgetter("_requires")
+_RULE_NAME = attrgetter("info.name")
+
 
 class TaskFactory:
     """Interns tasks by key and computes each task's requirements once."""
@@ -208,6 +215,10 @@ class TaskFactory:
         a target of a 30,000-month backfill is made at every command, a no-op included, and the
         requirements of a million-task graph come in runs of one rule (an aggregate's 31 days).
         """
+        if pairs.__class__ is RuleCalls:
+            made = self._tasks_of_rule(pairs.rule, pairs.values)
+            if made is not None:
+                return made
         out = []
         seen = set()
         current = None
@@ -232,6 +243,31 @@ class TaskFactory:
             out.append(task)
         return out
 
+
+    def _tasks_of_rule(self, rule_name: str, values_list: list) -> Optional[list]:
+        """_tasks_of for calls of one rule whose values are its keys, made in C when none or all of the tasks
+        exist (an aggregate's days are all new, or all known from a neighbour); None: take the general way."""
+        info = self.rules[rule_name]
+        if len(info.significant) != len(info.param_names):
+            return None
+        tasks = self._tasks.get(rule_name)
+        if tasks is None:
+            tasks = self._tasks[rule_name] = {}
+        found = list(map(tasks.get, values_list))
+        new = found.count(None)
+        if not new:
+            return list(dict.fromkeys(found))  # each once, in order
+        if new != len(found):
+            return None
+        made = list(map(Task, repeat(info, new), values_list, info.output.format_all(values_list)))
+        before = len(tasks)
+        tasks.update(zip(values_list, made))
+        added = len(tasks) - before
+        self._count += added
+        if added == new:
+            return made
+        # the same values twice: the dictionary kept one task per key, the last made; each once, in order
+        return list(dict.fromkeys(map(tasks.__getitem__, values_list)))
 
     def relative_range(self, name: str) -> list:
         """The values of a range relative to today, on this factory's clock."""
@@ -297,7 +333,7 @@ class TaskGraph:
         for task in self.nodes:
             if not expanded(task):
                 continue
-            for child in task._requires:  # computed by the walk, cached on the task
+            for child in task._requires or NO_TASKS:  # computed by the walk, cached on the task (None: a leaf)
                 parents = dependents.get(child)
                 if parents is None:
                     dependents[child] = task
@@ -369,12 +405,19 @@ def walk(
         next_level = []
         expanded = []
         level_edges = []
+        if not finished and _only_leaves(level, factory.rules):
+            # nothing to follow (a million-task graph's last level, its days): no work per task
+            yield level, finished, list(level), level_edges
+            return
         for task in level:
             if task in finished and not (descend_into_complete and descend_into_complete(task)):
                 continue
-            if task.info.node.external:
+            info = task.info
+            if info.node.external:
                 continue
             expanded.append(task)
+            if not info.has_requires:
+                continue
             try:
                 children = requirements(task)
             except RequirementError as exc:
@@ -382,14 +425,25 @@ def walk(
                 raise requirement_error(task, exc.reason, start) from None
             if edges:
                 level_edges.extend([(task, child) for child in children])
-            for child in children:
-                if child not in seen:
-                    seen.add(child)
-                    next_level.append(child)
-                    if child.name in recursive:  # for naming the start of a chain that never ends
-                        parents[child] = task
+            if recursive:
+                for child in children:
+                    if child not in seen:
+                        seen.add(child)
+                        next_level.append(child)
+                        if child.info.name in recursive:  # for naming the start of a chain that never ends
+                            parents[child] = task
+            else:  # the usual Flowfile: the new children in C, no test per child
+                fresh = list(filterfalse(seen.__contains__, children))
+                seen.update(fresh)
+                next_level += fresh
         yield level, finished, expanded, level_edges
         level = next_level
+
+
+def _only_leaves(level: list, rules: dict) -> bool:
+    """Whether every task of the level is of a rule without requires that is not external (its rules found in C)."""
+    infos = [rules[name] for name in set(map(_RULE_NAME, level))]
+    return not any(info.has_requires or info.node.external for info in infos)
 
 
 def build_graph(

@@ -13,6 +13,8 @@ import functools
 import itertools
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, itemgetter
 from typing import Callable, Optional
 
 from . import nodes as n
@@ -32,6 +34,9 @@ MAX_PATH_BYTES = 4000  # PATH_MAX is 4096 on Linux, with the same room for the t
 # A value in a file or directory output is one name: it may not add or climb a directory,
 # end a line, or vanish. URL outputs (s3://bucket/prefix/{date}.tsv) also keep their query and
 # fragment characters out, so the key stays under the prefix the pattern names.
+# The longest text of a value that prints as ASCII of a bounded length (years have 4 digits).
+_TEXT_LENGTHS = {t.FORMATTERS["date"]: 10, t.FORMATTERS["hour"]: 13, t.FORMATTERS["minute"]: 15}
+
 _BAD_IN_PATH = re.compile(r"[/\x00-\x1f\x7f]|\A\.{0,2}\Z")
 _BAD_IN_URL = re.compile(r"[/\x00-\x1f\x7f?#%\\]|\A\.{0,2}\Z")
 _BAD_IN_TABLE = re.compile(r"[\x00-\x1f\x7f]|\A\Z")
@@ -87,6 +92,32 @@ class OutputPattern:
         if (len(location) > MAX_NAME_BYTES // 4 or not location.isascii()) and self.kind != "table":
             self._check_length(location)
         return location
+
+    def format_all(self, values_list: list) -> list:
+        """format() of each values tuple; a one-placeholder pattern's locations made in C (a backfill's days)."""
+        one = self.one_slot()
+        if not one:
+            return list(map(self.format, values_list))
+        before, index, convert, after = one
+        locations = list(map(add, map(before.__add__, map(convert, map(itemgetter(index), values_list))),
+                             repeat(after)))
+        longest = _TEXT_LENGTHS.get(convert)
+        if longest is not None and len(before) + longest + len(after) <= MAX_NAME_BYTES // 4 \
+                and (before + after).isascii():
+            return locations  # a date, hour or minute is short ASCII text: no location can be too long
+        if self.kind != "table" and locations and (max(map(len, locations)) > MAX_NAME_BYTES // 4
+                                                   or not all(map(str.isascii, locations))):
+            for location in locations:
+                self._check_length(location)
+        return locations
+
+    def one_slot(self):
+        """(text before, parameter index, convert, text after) when the pattern has one placeholder whose
+        values need no check (a location is those three texts joined), else ()."""
+        one = self._one
+        if one is None:
+            one = self._one = self._one_slot()
+        return one
 
     def _one_slot(self):
         """(text before, parameter index, convert, text after) for a pattern of one placeholder whose values

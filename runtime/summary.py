@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain, compress, groupby, repeat
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Union
 
-from flow.compiler.types import Interval, format_value
+from flow.compiler.types import FORMATTERS, Interval, format_value
 
 # tables are named as such: "top10" alone would read like a file in the working directory
+from .targets import Target, target_class
 from .targets import where as _where
 
 # How many ranges or ids of one rule a summary line names before "and N more".
@@ -131,24 +135,33 @@ def dry_run_chunks(order: list, reasons: list, complete_count: int, missing_exte
                    lines_per_chunk: int = 8192):
     """render_dry_run's text in pieces of a few thousand lines, so a million tasks never sit in one string.
 
-    `order` lists the tasks and `reasons` the reason of each (two lists: no tuple per task).
+    `order` lists the tasks and `reasons` the reason of each (two lists: no tuple per task). The lines
+    of each run of one rule's tasks are joined from their pieces in C (maps over the run): a Python
+    loop and an f-string per line were a quarter of a million-task dry run.
     """
-    width = min(_id_width(order), ID_COLUMN)
-    per_rule: dict = {}
-    where_of: dict = {}  # (output kind, URL or not) -> the Target class's where
+    names = list(map(_RULE_NAME, order))
+    per_rule = Counter(names)  # in order of first appearance
+    width = min(_id_width(order, names, per_rule), ID_COLUMN)
+    pieces_of: dict = {}  # rule name -> (tasks, outputs, where they live, reasons' tails) -> pieces of lines
+    where_of: dict = {}  # output kind -> the Target class's where
+    tails: dict = {}  # reason -> the end of its lines
     for start in range(0, len(order), lines_per_chunk):
-        lines = []
-        for task, reason in zip(order[start:start + lines_per_chunk], reasons[start:start + lines_per_chunk]):
-            name = task.name
-            per_rule[name] = per_rule.get(name, 0) + 1
-            output = task.output
-            kind = (task.info.output.kind, "://" in output)
-            where = where_of.get(kind)
-            if where is None:
-                where = _where if kind[1] else where_of.setdefault(kind, _where_of_class(task))
-            shown = where(output) if where is not _where else where(task)
-            lines.append(f"{task.id_text():<{width}}  {shown}  ({reason})\n")
-        yield "".join(lines)
+        pieces: list = []
+        at = start
+        for name, run in groupby(order[start:start + lines_per_chunk], _RULE_NAME):
+            run = list(run)
+            outputs = list(map(_OUTPUT, run))
+            make = pieces_of.get(name)
+            if make is None:
+                make = pieces_of[name] = _line_pieces(run[0].info, width)
+            why = reasons[at:at + len(run)]
+            at += len(run)
+            tail = tails.get(why[0])
+            if tail is None:
+                tail = tails[why[0]] = f"  ({why[0]})\n"
+            ends = repeat(tail) if why.count(why[0]) == len(why) else map("  ({})\n".format, why)
+            pieces.extend(make(run, outputs, _shown(run, outputs, where_of), ends))
+        yield "".join(pieces)
     lines = [""] if order else []
     if order:
         lines.append(f"{_plural(len(order), 'task')} would run:")
@@ -165,24 +178,87 @@ def dry_run_chunks(order: list, reasons: list, complete_count: int, missing_exte
     yield "\n".join(lines) + "\n"
 
 
-def _id_width(tasks: list) -> int:
-    """The length of the longest id, each id written only when its length is not known from its rule.
+_RULE_NAME = attrgetter("info.name")
+_OUTPUT = attrgetter("output")
+_ID_TEXT = methodcaller("id_text")
+_flat = chain.from_iterable
 
-    The id of a task whose significant parameters are all dates has one length (a date is always
-    written in 10 characters): most tasks of a big backfill are days, and writing each id twice
-    (here and on its line) was a quarter of a million-task dry run.
+
+def _line_pieces(info, width: int):
+    """(tasks of the rule, outputs, where they live, ends of lines) -> the pieces of their dry-run lines, in order.
+
+    A line is the id left-aligned in a column `width` wide, two spaces, where the output lives, the end.
+    """
+    cut = _id_cut(info)
+    size = _fixed_id_length(info)
+    if cut is not None and size is not None:  # `streams(` + the date cut from the output + `)` and the padding
+        head, close = info.name + "(", ")" + " " * (width - size) + "  "
+        return lambda tasks, outputs, shown, ends: _flat(zip(repeat(head), map(cut, outputs), repeat(close),
+                                                              shown, ends))
+    if cut is not None:
+        template = info.name.replace("%", "%%") + "(%s)"
+
+        def ids(tasks, outputs):
+            return map(template.__mod__, map(cut, outputs))
+    else:
+        def ids(tasks, outputs):
+            return map(_ID_TEXT, tasks)
+    return lambda tasks, outputs, shown, ends: _flat(zip(map(str.ljust, ids(tasks, outputs), repeat(width)),
+                                                          repeat("  "), shown, ends))
+
+
+def _id_cut(info):
+    """When a task's id is its rule and one value written as the output's one placeholder writes it
+    (`streams(2012-06-01)`, `data/streams_2012-06-01.tsv`), the function that cuts that value's text
+    from an output (no second formatting per task); else None."""
+    significant = info.significant
+    one = info.output.one_slot() if len(significant) == 1 else ()
+    if not one:
+        return None
+    before, index, convert, after = one
+    if index != significant[0] or convert is not FORMATTERS.get(info.param_types[index], format_value):
+        return None
+    return itemgetter(slice(len(before), -len(after) if after else None))
+
+
+def _shown(tasks: list, outputs: list, where_of: dict):
+    """Where each output lives, as the dry run shows it (the output itself for local files)."""
+    kind = tasks[0].info.output.kind
+    where = where_of.get(kind)
+    if where is None:  # the same for every output of this kind that is not a URL
+        where = where_of[kind] = target_class(kind, "").where
+    if "://" in "".join(outputs):  # an object store's URL (or two outputs that join into one): asked per output
+        return [_where(task) if "://" in task.output else where(task.output) for task in tasks]
+    return outputs if where.__func__ is Target.where.__func__ else map(where, outputs)
+
+
+def _id_width(tasks: list, names: list, per_rule: dict) -> int:
+    """The length of the longest id (`names`: each task's rule), each id written only when needed.
+
+    The ids of a rule whose significant parameters are all dates have one length (a date is always
+    written in 10 characters), and an id that is its rule and its output's one value measures as the
+    output: most tasks of a big backfill are days, and writing each id twice (here and on its line)
+    was a quarter of a million-task dry run.
     """
     width = 0
-    known: dict = {}  # rule name -> the length of all its ids, or None
-    for task in tasks:
-        info = task.info
-        size = known.get(info.name, 0)
-        if size == 0:
-            size = known[info.name] = _fixed_id_length(info)
+    varying = {}
+    for name in per_rule:
+        info = tasks[names.index(name)].info
+        size = _fixed_id_length(info)
         if size is None:
-            size = len(task.id_text())
-        if size > width:
-            width = size
+            varying[name] = info
+        else:
+            width = max(width, size)
+    if varying:
+        theirs = list(compress(tasks, map(varying.__contains__, names)))  # in one pass over the names
+        for name, info in varying.items():
+            mine = [task for task in theirs if task.info.name == name] if len(varying) > 1 else theirs
+            cut = _id_cut(info)
+            if cut is None:
+                size = max(map(len, map(_ID_TEXT, mine)))
+            else:  # the rule's name, the brackets and the value
+                size = len(name) + 2 + max(map(len, map(cut, map(_OUTPUT, mine))))
+            width = max(width, size)
     return width
 
 
@@ -192,13 +268,6 @@ def _fixed_id_length(info):
     if not count or any(info.param_types[i] != "date" for i in info.significant):
         return None
     return len(info.name) + 2 + 10 * count + 2 * (count - 1)
-
-
-def _where_of_class(task):
-    """The `where` of the Target class of a local output or table (the same for every such output of its kind)."""
-    from .targets import target_class
-
-    return target_class(task.info.output.kind, task.output).where
 
 
 # ---------------------------------------------------------------------------- grouping

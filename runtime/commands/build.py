@@ -6,6 +6,8 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from itertools import filterfalse
+from operator import attrgetter
 
 from ..limits import TaskCounter, TooManyTasks, max_tasks
 from ..targets import describe
@@ -121,8 +123,7 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
         forced = {t for t in graph.nodes if not t.info.node.external}
     else:
         forced = forced_roots
-    to_run = [t for t in graph.nodes if not t.info.node.external and (t not in finished or t in forced)]
-    missing = [t for t in graph.nodes if t.info.node.external and t not in finished]
+    to_run, missing = _to_run_and_missing(graph.nodes, finished, forced, project.checked.rules)
     from ..open_periods import open_tasks, refusal
 
     still_open = open_tasks(to_run, project.clock, options.allow_open)
@@ -132,7 +133,7 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     dependents = graph.dependents
 
     if options.dry_run:
-        return _dry_run(project, to_run, forced, finished, missing, requirements, stream, options.targets,
+        return _dry_run(project, to_run, forced, finished, missing, stream, options.targets,
                         roots if options.fmt == "json" else None)
 
     # 3. run (the tasks' actions and the executor make garbage: the collector runs again)
@@ -261,6 +262,18 @@ def _lost_text(problem: str) -> str:
     return f"{problem}; tasks it was running were stopped, run the build again"
 
 
+def _to_run_and_missing(nodes: list, finished: set, forced: set, rules: dict) -> tuple:
+    """(the tasks to run, the external inputs missing), in walk order.
+
+    Without external rules, and without forced tasks among the complete ones (the usual case), the
+    first is the nodes that are not complete, found in C: a million-task graph is walked once less.
+    """
+    if any(info.node.external for info in rules.values()) or (forced and finished):
+        return ([t for t in nodes if not t.info.node.external and (t not in finished or t in forced)],
+                [t for t in nodes if t.info.node.external and t not in finished])
+    return list(filterfalse(finished.__contains__, nodes)) if finished else list(nodes), []
+
+
 def _resource_pool(project, infos: list, option, state):
     """The build's ResourcePool, or None when no rule to run needs a limited resource (nothing to count)."""
     from ..resources import ResourcePool, check_needs, limits_in_force
@@ -349,29 +362,17 @@ def _runner_name(action_kinds: dict, task):
     return kind.runner if kind is not None else None
 
 
-def _dry_run(project, to_run, forced, finished, missing, requirements, stream, names, json_roots=None) -> int:
+def _dry_run(project, to_run, forced, finished, missing, stream, names, json_roots=None) -> int:
     """Print what would run, in order, with reasons: as text, or as JSON when `json_roots` (the targets) are given."""
+    from flow.compiler.graph import walked_requirements
+
     from ..plan import run_order
     from ..summary import dry_run_chunks
 
     if json_roots is None:
         _show_clock(project, names, stream)
-    order = run_order(to_run, requirements)
-    reasons = []
-    of = project.targets.of
-    unreachable = project.unreachable
-    reason_of: dict = {}  # rule name -> the reason, for rules whose tasks share one Target
-    for task in order:
-        if task in forced and task in finished:
-            reason = "forced"
-        else:
-            reason = reason_of.get(task.info.name)
-            if reason is None:
-                target = of(task)
-                reason = target.unknown_reason if target in unreachable else target.missing_reason
-                if project.targets.of_rule(task.info.name) is target:
-                    reason_of[task.info.name] = reason
-        reasons.append(reason)
+    order = run_order(to_run, walked_requirements)  # every task to run was expanded by the walk
+    reasons = _reasons(project, order, forced, finished)
     if json_roots is not None:
         from .jsonout import dry_run, write
 
@@ -379,11 +380,41 @@ def _dry_run(project, to_run, forced, finished, missing, requirements, stream, n
         return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
     for chunk in dry_run_chunks(order, reasons, len(finished), missing):  # a million lines never sit in one string
         stream.write(chunk)
-    text = _batch_note(to_run)
+    text = _batch_note(to_run) if any(info.batch for info in project.checked.rules.values()) else ""
     for note in project.notes():
         text += f"\n{note}\n"
     stream.write(text)
     return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
+
+
+def _reasons(project, order: list, forced: set, finished: set) -> list:
+    """Why each task of `order` would run: forced, or its Target's reason (its output missing, or unknown)."""
+    targets = project.targets
+    unreachable = project.unreachable
+    names = list(map(_RULE_NAME, order))
+    reason_of: dict = {}  # rule name -> the reason, for rules whose tasks share one Target
+    for name in dict.fromkeys(names):
+        target = targets.of_rule(name) or targets.of(order[names.index(name)])
+        if targets.of_rule(name) is not target:  # its tasks' places differ: asked per task below
+            break
+        reason_of[name] = target.unknown_reason if target in unreachable else target.missing_reason
+    else:
+        if not (forced and finished):  # the usual case: one reason per rule, spread in C
+            return list(map(reason_of.__getitem__, names))
+    reasons = []
+    for task in order:
+        if task in forced and task in finished:
+            reason = "forced"
+        else:
+            reason = reason_of.get(task.info.name)
+            if reason is None:
+                target = targets.of(task)
+                reason = target.unknown_reason if target in unreachable else target.missing_reason
+        reasons.append(reason)
+    return reasons
+
+
+_RULE_NAME = attrgetter("info.name")
 
 
 def _batch_note(to_run: list) -> str:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import importlib
 import re
+from itertools import compress
+from operator import attrgetter
 
 # URL scheme -> "module:Class" of the Target for outputs written as scheme://...; imported on first use.
 SCHEMES: dict = {scheme: "flow.runtime.targets.remote:RemoteTarget" for scheme in ("s3", "gs", "gcs", "hdfs")}
@@ -203,15 +205,39 @@ class Targets:
         return done
 
     def group(self, tasks) -> dict:
-        """Target -> its tasks, in order."""
-        groups: dict = {}
-        for task in tasks:
-            groups.setdefault(self.of(task), []).append(task)
-        return groups
+        """Target -> its tasks, in order.
+
+        When each rule's pattern fixes its place (the usual case), the tasks are sorted by rule in C,
+        one pass per Target: a level of a million-task graph is mostly one rule's 938,000 days.
+        """
+        tasks = list(tasks)
+        names = list(map(_RULE_NAME, tasks))
+        by_rule = self._by_rule
+        target_of: dict = {}  # rule name -> its Target, in order of first appearance
+        for name in dict.fromkeys(names):
+            target = by_rule.get(name)
+            if target is None:
+                self.of(tasks[names.index(name)])  # keeps the rule's Target when its pattern fixes the place
+                target = by_rule.get(name)
+                if target is None:  # the place depends on the values: task by task
+                    groups: dict = {}
+                    for task in tasks:
+                        groups.setdefault(self.of(task), []).append(task)
+                    return groups
+            target_of[name] = target
+        targets = list(dict.fromkeys(target_of.values()))
+        if len(targets) == 1:
+            return {targets[0]: tasks}
+        return {target: list(compress(tasks, map({n for n, t in target_of.items() if t is target}.__contains__,
+                                                  names)))
+                for target in targets}
 
     def sweep(self, tasks) -> int:
         """Remove temporaries of dead flow processes beside the outputs of these tasks."""
         return sum(target.sweep([t.output for t in group]) for target, group in self.group(tasks).items())
+
+
+_RULE_NAME = attrgetter("info.name")
 
 
 def _place_is_fixed(pattern) -> bool:

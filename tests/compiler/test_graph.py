@@ -97,3 +97,28 @@ rule running(date: date):
     graph = build_graph(factory, resolve(factory, "running(2012-06-10)"), lambda level: set())
     assert len(graph) == 10
     assert [t.id for t in graph.requirements(resolve(factory, "running(2012-06-02)")[0])] == ["running(2012-06-01)"]
+
+
+def test_days_shared_by_overlapping_intervals_are_one_task_each():
+    # a week's days made first, then the month's: some exist, some are new; a day listed twice is
+    # one task, in the order first listed
+    factory = make(TEXT + '''
+rule twice(interval: interval):
+    requires: streams(day) for day in [interval.start.next, interval.start, interval.start.next]
+    output: "data/twice_{interval}.tsv"
+    python: m.f
+''')
+    [week] = resolve(factory, "monthly(2012-W22)")  # 2012-05-28 .. 2012-06-03
+    week_days = factory.requirements(week)
+    [june] = resolve(factory, "monthly(2012-06)")
+    june_days = factory.requirements(june)
+    assert [t.id for t in june_days] == [f"streams(2012-06-{d:02d})" for d in range(1, 31)]
+    assert june_days[:3] == week_days[4:]  # the same tasks, not equal copies
+    assert [t.output for t in june_days[:2]] == ["data/streams/2012-06-01.tsv", "data/streams/2012-06-02.tsv"]
+    [again] = resolve(factory, "monthly(2012-06)")
+    assert factory.requirements(again) is june_days
+    [inside] = resolve(factory, "monthly(2012-W23)")  # 2012-06-04 .. 2012-06-10: every day exists
+    assert factory.requirements(inside) == june_days[3:10]
+    [both] = resolve(factory, "twice(2012-07)")
+    assert [t.id for t in factory.requirements(both)] == ["streams(2012-07-02)", "streams(2012-07-01)"]
+    assert len(factory) == 4 + 7 + 27 + 2  # four intervals, their days once each

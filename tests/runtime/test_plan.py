@@ -101,3 +101,33 @@ def test_run_order_puts_requirements_first_and_each_task_once():
     for task, requirements in edges.items():
         for requirement in requirements:
             assert order.index(requirement) < order.index(task)
+
+
+def test_run_order_is_the_depth_first_order_whatever_the_shape():
+    # months of days (ordered with their days at once), a day shared by two months, a requirement
+    # not to run, one listed twice, and a chain: the order is requirements first, depth first
+    edges = {
+        "top1": ["m1"], "m1": ["d1", "d2", "d3"],
+        "top2": ["m2"], "m2": ["d3", "d4", "x"],
+        "m3": ["d5", "d5", "d6"],
+        "c1": ["c2"], "c2": ["c3", "d6"], "c3": [],
+    }
+    to_run = ["top1", "top2", "m3", "c1", "m1", "m2", "c2", "c3", "d1", "d2", "d3", "d4", "d5", "d6"]
+
+    def depth_first():
+        order, seen = [], set()
+
+        def visit(task):
+            seen.add(task)
+            for child in edges.get(task, []):
+                if child in to_run and child not in seen:
+                    visit(child)
+            order.append(task)
+
+        for task in to_run:
+            if task not in seen:
+                visit(task)
+        return order
+
+    assert run_order(to_run, lambda t: edges.get(t)) == depth_first() == [
+        "d1", "d2", "d3", "m1", "top1", "d4", "m2", "top2", "d5", "d6", "m3", "c3", "c2", "c1"]

@@ -218,6 +218,62 @@ def test_the_dry_run_text_comes_in_chunks_that_add_up_to_the_whole(factory):
     assert whole.splitlines()[0] == "streams(2012-06-01)  data/streams/2012-06-01.tsv  (output missing)"
 
 
+def test_dry_run_lines_of_every_kind_of_id_output_and_reason():
+    text = """
+rule day(date: date):
+    output: "out/{date}.tsv"
+    python: m.f
+
+rule month(interval: interval):
+    requires: day(d) for d in interval
+    output: "out/m_{interval}.tsv"
+    python: m.f
+
+rule dated(date: date):
+    output: "out/{date:%Y/%m/%d}.tsv"
+    python: m.f
+
+rule pair(region: str, n: int):
+    output: "out/{region}/{n}.tsv"
+    python: m.f
+
+rule shard(n: int):
+    output: "s3://bucket/shards/{n}.bin"
+    python: m.f
+
+rule load(date: date):
+    requires: day(date)
+    output: table "loads_{date}"
+    load:
+        columns: line text
+"""
+    made = TaskFactory(check(parse(text), text))
+    june = days(2)
+    order = ([made.task("day", (d,)) for d in june] + [made.task("month", (T.month(2012, 6),))]
+             + [made.task("dated", (june[0],)), made.task("pair", ("eu", 7)), made.task("pair", ("us", 12))]
+             + [made.task("shard", (n,)) for n in (9, 10)] + [made.task("load", (june[1],))])
+    reasons = ["output missing", "forced", "output missing", "output missing", "forced", "output missing",
+               "output missing", "output missing", "table missing"]
+    assert render_dry_run(list(zip(order, reasons)), 0, []) == (
+        "day(2012-06-01)    out/2012-06-01.tsv  (output missing)\n"
+        "day(2012-06-02)    out/2012-06-02.tsv  (forced)\n"
+        "month(2012-06)     out/m_2012-06.tsv  (output missing)\n"
+        "dated(2012-06-01)  out/2012/06/01.tsv  (output missing)\n"
+        "pair(eu, 7)        out/eu/7.tsv  (forced)\n"
+        "pair(us, 12)       out/us/12.tsv  (output missing)\n"
+        "shard(9)           s3://bucket/shards/9.bin  (output missing)\n"
+        "shard(10)          s3://bucket/shards/10.bin  (output missing)\n"
+        "load(2012-06-02)   table loads_2012-06-02  (table missing)\n"
+        "\n"
+        "9 tasks would run:\n"
+        "    2 day\n"
+        "    1 month\n"
+        "    1 dated\n"
+        "    2 pair\n"
+        "    2 shard\n"
+        "    1 load\n")
+
+
 def test_large_summaries_are_fast(factory):
     tasks = streams(factory, days(100_000, datetime.date(1800, 1, 1)))
     began = time.perf_counter()
