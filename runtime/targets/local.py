@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 
 from . import Target
 
@@ -198,6 +197,8 @@ def remove_path(path: str) -> None:
     """Delete a file or directory tree if it exists."""
     try:
         if os.path.isdir(path) and not os.path.islink(path):
+            import shutil  # here, not at the top: every command imports this module, few remove a tree
+
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.unlink(path)
