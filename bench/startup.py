@@ -2,13 +2,20 @@
 """Start-up figures of the `flow` command and the cost of instantiating a 100,000-task graph.
 
 Usage: python bench/startup.py [--runs 10] [--graph-runs 5] [--tasks 100000] [--pyc both|on|off]
+                               [--python LABEL=PYTHON ...] [--noop-dir DIR]
 
-Commands (each run as a user would, through the installed console script; median and min of RUNS):
+Commands (each run as a user would; median and min of RUNS, wall seconds and CPU seconds):
   flow --help, flow --version, flow lint and flow list of the project's Flowfile, and a no-op
-  `flow build top_artists_2012-06.tsv` in a temp copy of the project's Flowfile after building it once.
+  `flow build top_artists_2012-06.tsv` in a temp copy of the project's Flowfile after building it once;
+  with --noop-dir, also `flow build -j1` there (a built workload of bench/scale.py, such as the
+  1,000,028-task one: FLOW_TODAY=9999-12-31 and FLOW_MAX_TASKS=0 are set for it).
 Each is timed twice when --pyc both (default): as this environment runs it (PYTHONDONTWRITEBYTECODE=1
 here, so flow's own modules are compiled on every start) and with a bytecode cache
 (PYTHONPYCACHEPREFIX in a temp dir, as a usual install has in __pycache__).
+By default the command is the installed console script (FLOW_BIN, else `flow` on PATH). With
+--python LABEL=PYTHON (repeatable), it is `PYTHON -m flow.runtime.cli` for each, the runs of the
+trees interleaved (one run of each in turn), so that the load of a shared machine hits all alike;
+CPU seconds (user + system, from getrusage of the children) do not count the wait for a core.
 
 Graph (in a fresh Python process per run): load a generated Flowfile of TASKS tasks (the harness
 workload via bench/workload_to_flowfile.py), resolve its `all` target, build_graph with nothing
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,13 +73,16 @@ print(json.dumps(out))
 '''
 
 
-def timed(cmd: list, cwd: str, env: dict, expect: int = 0) -> float:
+def timed(cmd: list, cwd: str, env: dict, expect: int = 0) -> tuple:
+    """(wall seconds, CPU seconds of the command and its children) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != expect:
         raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def environments(mode: str, cache_dir: str) -> list:
@@ -84,7 +95,19 @@ def environments(mode: str, cache_dir: str) -> list:
     return envs.get(mode, envs["off"] + envs["on"])
 
 
-def command_figures(runs: int, mode: str) -> list:
+def variants(pythons: list, mode: str, cache_dir: str) -> list:
+    """(label, command prefix, environment) per tree and bytecode setting, in the order they alternate."""
+    trees = [(label, [python, "-m", "flow.runtime.cli"]) for label, python in pythons] or [("", [FLOW])]
+    found = []
+    for env_label, env in environments(mode, cache_dir):
+        for index, (tree, prefix) in enumerate(trees):
+            if tree:  # one bytecode cache per tree: a tree must not read another's .pyc files
+                env = {**env, "PYTHONPYCACHEPREFIX": f"{cache_dir}-{index}"} if "PYTHONPYCACHEPREFIX" in env else env
+            found.append((f"{tree}, {env_label}" if tree else env_label, prefix, env))
+    return found
+
+
+def command_figures(runs: int, mode: str, pythons: list, noop_dir: "str | None") -> tuple:
     work = tempfile.mkdtemp(prefix="flow-startup-")
     try:
         copy = os.path.join(work, "project")
@@ -94,24 +117,33 @@ def command_figures(runs: int, mode: str) -> list:
                         ignore=shutil.ignore_patterns("__pycache__"))
         flowfile = os.path.join(PROJECT, "Flowfile")
         commands = [
-            ("flow --help", [FLOW, "--help"], PROJECT),
-            ("flow --version", [FLOW, "--version"], PROJECT),
-            ("flow lint (root Flowfile)", [FLOW, "lint", "-f", flowfile], PROJECT),
-            ("flow list (root Flowfile)", [FLOW, "list", "-f", flowfile], PROJECT),
-            ("flow build top_artists_2012-06.tsv (no-op)", [FLOW, "build", "top_artists_2012-06.tsv"], copy),
+            ("flow --help", ["--help"], PROJECT, {}),
+            ("flow --version", ["--version"], PROJECT, {}),
+            ("flow lint (root Flowfile)", ["lint", "-f", flowfile], PROJECT, {}),
+            ("flow list (root Flowfile)", ["list", "-f", flowfile], PROJECT, {}),
+            ("flow build top_artists_2012-06.tsv (no-op)", ["build", "top_artists_2012-06.tsv"], copy, {}),
         ]
-        envs = environments(mode, os.path.join(work, "pycache"))
+        if noop_dir:
+            commands.append((f"flow build -j1 (no-op, {os.path.basename(noop_dir.rstrip('/'))})", ["build", "-j1"],
+                             noop_dir, {"FLOW_TODAY": "9999-12-31", "FLOW_MAX_TASKS": "0"}))
+        ways = variants(pythons, mode, os.path.join(work, "pycache"))
         # the first build makes the outputs; the no-op runs come after it
-        timed(commands[-1][1], copy, envs[0][1])
+        timed(ways[0][1] + commands[4][1], copy, ways[0][2])
         rows = []
-        for name, cmd, cwd in commands:
+        for name, args, cwd, extra in commands:
+            samples: dict = {label: [] for label, _, _ in ways}
+            for round_ in range(runs + 1):  # round 0 warms the file cache (and the bytecode caches)
+                for label, prefix, env in ways:
+                    wall, cpu = timed(prefix + args, cwd, {**env, **extra})
+                    if round_:
+                        samples[label].append((wall, cpu))
             row = [name]
-            for _, env in envs:
-                timed(cmd, cwd, env)  # warm the file cache (and the bytecode cache)
-                samples = [timed(cmd, cwd, env) for _ in range(runs)]
-                row.append((statistics.median(samples), min(samples)))
+            for label, _, _ in ways:
+                walls = [wall for wall, _ in samples[label]]
+                cpus = [cpu for _, cpu in samples[label]]
+                row.append((statistics.median(walls), min(walls), statistics.median(cpus), min(cpus)))
             rows.append(row)
-        return [label for label, _ in envs], rows
+        return [label for label, _, _ in ways], rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -141,17 +173,27 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--pyc", choices=("both", "on", "off"), default="both")
     parser.add_argument("--skip-commands", action="store_true")
+    parser.add_argument("--skip-graph", action="store_true")
+    parser.add_argument("--python", action="append", default=[], metavar="LABEL=PYTHON",
+                        help="run PYTHON -m flow.runtime.cli (repeatable: trees interleaved)")
+    parser.add_argument("--noop-dir", help="also time `flow build -j1` in this built workload (bench/scale.py --keep)")
     args = parser.parse_args()
+    pythons = [tuple(spec.split("=", 1)) if "=" in spec else (spec, spec) for spec in args.python]
 
-    print(f"flow: {FLOW}  python {sys.version.split()[0]}  nproc {os.cpu_count()}  "
+    flow = ", ".join(f"{label}={python}" for label, python in pythons) or FLOW
+    print(f"flow: {flow}  python {sys.version.split()[0]}  nproc {os.cpu_count()}  "
           f"load {os.getloadavg()[0]:.2f}  {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     if not args.skip_commands:
-        labels, rows = command_figures(args.runs, args.pyc)
-        print(f"\n### Start-up (seconds, median / min of {args.runs} runs)\n")
+        labels, rows = command_figures(args.runs, args.pyc, pythons, args.noop_dir)
+        print(f"\n### Start-up (seconds, median / min of {args.runs} runs: wall, then CPU)\n")
         print("| command | " + " | ".join(labels) + " |")
         print("|---|" + "---:|" * len(labels))
         for row in rows:
-            print(f"| `{row[0]}` | " + " | ".join(f"{med:.3f} / {low:.3f}" for med, low in row[1:]) + " |")
+            print(f"| `{row[0]}` | " + " | ".join(f"{wall:.3f} / {low:.3f}, CPU {cpu:.3f} / {cpu_low:.3f}"
+                                               for wall, low, cpu, cpu_low in row[1:]) + " |")
+        print(f"\nload at the end {os.getloadavg()[0]:.2f}")
+    if args.skip_graph:
+        return 0
 
     plain, traced = graph_figures(args.tasks, args.graph_runs)
     med = {k: statistics.median(r[k] for r in plain) for k in plain[0]}

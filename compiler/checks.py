@@ -8,7 +8,6 @@ from typing import Callable, Optional
 
 from . import nodes as n
 from . import types as t
-from .commands import check_action
 from .errors import Diagnostic, FlowCheckError, error, suggest
 from .expressions import CLOCK_NAMES, LIST, Compiled, Scope, coerce, compile_expr, compile_requirements
 from .outputs import REMOTE_SCHEMES, OutputPattern, check_output, output_clashes  # noqa: F401
@@ -131,6 +130,8 @@ def check(flowfile: n.Flowfile, text: str = "") -> CheckedFlowfile:
 
     programs = [rule for rule in flowfile.rules if isinstance(rule.action, (n.CommandAction, n.ShellAction))]
     if programs:
+        from .commands import check_action  # only Flowfiles with programs import it, at every start
+
         lines = text.splitlines()
         for rule in programs:
             errors.extend(check_action(rule, lines))

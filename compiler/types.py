@@ -516,14 +516,13 @@ def _months_from(start: _dt.date, stop: _dt.date) -> list:
     result = []
     add = result.append
     begin = start
-    year = None
-    for index in range(first, last + 1):
-        y, m = divmod(index, 12)
-        if y != year:  # each name written here, where its year is known: every month's name is asked for
-            year, prefix = y, f"{y:04d}-"
-        end = date(y + 1, 1, 1) if m == 11 else date(y, m + 2, 1)
-        add(Interval("month", begin, end, prefix + _MONTH_NUMBERS[m]))
-        begin = end
+    first_year, last_year = start.year, stop.year
+    for y in range(first_year, last_year + 1):
+        prefix = f"{y:04d}-"  # each name written here, where its year is known: every month's name is asked for
+        for m in range(start.month - 1 if y == first_year else 0, stop.month if y == last_year else 12):
+            end = date(y + 1, 1, 1) if m == 11 else date(y, m + 2, 1)
+            add(Interval("month", begin, end, prefix + _MONTH_NUMBERS[m]))
+            begin = end
     return result
 
 

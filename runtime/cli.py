@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
-import click
+from . import collector
+
+_COLLECTING = collector.hold()  # importing click and defining the commands make no garbage (collector.py)
+
+import click  # noqa: E402
 
 EXIT_INTERRUPTED = 130  # as session.EXIT_INTERRUPTED; not imported from there, to keep start-up light
 VERSION = "0.1.0"
@@ -82,12 +86,12 @@ def cli():
 def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, no_wait, spark_master, quiet, verbose,
           today, allow_open, max_tasks, resources, fmt, events):
     """Build TARGETs (default: the Flowfile's `default:` target)."""
-    from .commands.build import BuildOptions, run_build
-
     if fmt == "json" and not dry_run:
         raise click.UsageError("--format json needs --dry-run (a build's events go to --events FILE)")
     if events and dry_run:
         raise click.UsageError("--events records a build: a dry run has none")
+    collector.hold()  # from here to the build's first task (build.py gives it back; on_project at the latest)
+    from .commands.build import BuildOptions, run_build
 
     options = BuildOptions(
         flowfile=flowfile, targets=list(targets), dry_run=dry_run, jobs=jobs, keep_going=keep_going,
@@ -95,7 +99,11 @@ def build(targets, flowfile, dry_run, jobs, keep_going, force, force_upstream, n
         spark_master=spark_master, quiet=quiet, verbose=verbose, today=today, allow_open=allow_open,
         max_tasks=max_tasks, resources=resources, fmt=fmt, events=events,
     )
-    sys.exit(run_build(options))
+    try:
+        code = run_build(options)
+    finally:  # also when the build stops before loading the Flowfile (an --events file it cannot write)
+        collector.release()
+    sys.exit(code)
 
 
 @cli.command()
@@ -244,6 +252,10 @@ def serve(flowfile, host, port):
     from .web.serve import run_serve
 
     sys.exit(run_serve(flowfile, host, port))
+
+
+if _COLLECTING:  # what start-up made lives until flow exits: no pass needs to walk it again (collector.py)
+    collector.release(freeze=True)
 
 
 def _route(args: list) -> list:

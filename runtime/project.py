@@ -53,6 +53,8 @@ class Project:
                 raise UsageError(Diagnostic("error", "E901", "no target given and the Flowfile has no default",
                                             None, "name a target, or add a line like: default: all_months"))
             names = [self.checked.default]
+        if len(names) == 1:  # one name's tasks come each once (the 30,830 months of a backfill's target)
+            return resolve(self.factory, names[0])
         roots = []
         for name in names:
             roots.extend(resolve(self.factory, name))

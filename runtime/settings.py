@@ -20,8 +20,6 @@ from typing import Callable, NamedTuple, Optional
 
 from flow.compiler.errors import Diagnostic, FlowError, did_you_mean
 
-from . import conninfo
-
 PROJECT_FILE = "flow.toml"
 PYPROJECT_FILE = "pyproject.toml"
 USER_FILE = os.path.join("flow", "config.toml")
@@ -385,6 +383,8 @@ def _flatten(table: dict, prefix: str):
 
 def _refuse_secret(name: str, value, where: str, kind: str, path: str) -> None:
     """A password or a secret URL in a shared file is refused; in the user file, unless only its owner reads it."""
+    from . import conninfo  # here: a settings file is rare, and every command loads the settings
+
     if name == "database" and not value.startswith("$") and conninfo.password_spans(value):
         what = "a database URL with a password"
     elif name == "notify.webhook.url" and (re.match(_SECRET_WEBHOOK, value) or re.match(r"^https?://[^/@]*:[^/@]*@",

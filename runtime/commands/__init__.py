@@ -49,7 +49,7 @@ def on_project(flowfile: str, names: list, today, body) -> int:
     except TargetUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        collector.release()
+    finally:  # what the command made is freed as it returns, or lives until flow exits: no pass walks it
+        collector.release(freeze=True)
         if project is not None:
             project.close()

@@ -122,3 +122,32 @@ rule twice(interval: interval):
     [both] = resolve(factory, "twice(2012-07)")
     assert [t.id for t in factory.requirements(both)] == ["streams(2012-07-02)", "streams(2012-07-01)"]
     assert len(factory) == 4 + 7 + 27 + 2  # four intervals, their days once each
+
+
+def test_a_call_given_the_loop_variable_makes_the_same_tasks_as_any_other_comprehension():
+    # `streams(day) for day in interval` is made without an environment per day; a filter, a computed
+    # argument or a second parameter take the general way: all must give the same tasks, in order.
+    factory = make(TEXT + '''
+rule daily(day: date):
+    output: "data/daily/{day}.tsv"
+    python: m.f
+
+rule pair(day: date, other: date = 2012-01-01):
+    output: "data/pair/{day}_{other}.tsv"
+    python: m.f
+
+range june = days(2012-06-01 .. 2012-06-30)
+
+target direct: daily(d) for d in june
+target filtered: daily(d) for d in june if d >= 2012-06-01
+target computed: daily(d + 0) for d in june
+target defaulted: pair(d) for d in june
+''')
+    direct = [t.id for t in resolve(factory, "direct")]
+    assert direct == [f"daily(2012-06-{day:02d})" for day in range(1, 31)]
+    assert [t.id for t in resolve(factory, "filtered")] == direct
+    assert [t.id for t in resolve(factory, "computed")] == direct
+    assert [t.id for t in resolve(factory, "defaulted")] == [f"pair(2012-06-{day:02d}, 2012-01-01)"
+                                                              for day in range(1, 31)]
+    [monthly] = resolve(factory, "monthly(2012-06)")
+    assert [t.id for t in factory.requirements(monthly)] == [f"streams(2012-06-{day:02d})" for day in range(1, 31)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -84,7 +83,7 @@ def test_every_action_kind_the_language_has_has_a_runner():
 
     actions = (nodes.PythonAction, nodes.SparkAction, nodes.SparkSubmitAction, nodes.SqlAction, nodes.LoadAction,
                nodes.CommandAction, nodes.ShellAction)
-    kinds = {f.default for action in actions for f in dataclasses.fields(action) if f.name == "kind"}
+    kinds = {action._field_defaults["kind"] for action in actions}
     assert len(kinds) == len(actions)
     assert kinds <= set(ACTION_KINDS)
     assert {kind.runner for kind in ACTION_KINDS.values()} == {"worker", "spark", "program"}
