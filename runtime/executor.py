@@ -159,11 +159,18 @@ class Executor:
             elif self._capacity() > 0:
                 for task in pool.retry(self._capacity()):
                     self._try_start(task, has_resources=True)
-        while plan.has_ready() and self._can_start(plan.peek()):
-            task = plan.next_ready()
-            self._try_start(task)
-        for runner in self._made:
-            runner.flush()
+        # Fill, send, and fill again: a quick rule's worker takes a second message behind the one
+        # it runs, so it starts on that one while this process handles the first one's results
+        # (filling once per wake-up sent every message to an idle worker: the two took turns).
+        while True:
+            started = False
+            while plan.has_ready() and self._can_start(plan.peek()):
+                self._try_start(plan.next_ready())
+                started = True
+            for runner in self._made:
+                runner.flush()
+            if not started:
+                break
 
     def _try_start(self, task, has_resources: bool = False) -> None:
         """Take the task's resources and lock, check nobody finished it meanwhile, then start its first attempt."""
