@@ -47,6 +47,12 @@ class LocalState(StateStore):
     def record_start(self, run_id, task, attempt, started) -> None:
         self.history.record_start(run_id, task, attempt, started)
 
+    def record_starts(self, run_id, starts) -> None:
+        self.history.record_starts(run_id, starts)
+
+    def record_many(self, run_id, attempts) -> None:
+        self.history.record_many(run_id, attempts)
+
     def record_blocked(self, run_id, blocked) -> None:
         self.history.record_blocked(run_id, blocked)
 
