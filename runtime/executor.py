@@ -204,6 +204,8 @@ class Executor:
                     self._finished_event(TaskEvent("complete", task, 1, time.time()))
                     self.plan.finished(task, True)
                     return
+            self._start(task, 1, target)
+            return
         self._start(task, 1)
 
     def _try_start_batch(self, batch: Batch) -> None:
@@ -256,7 +258,7 @@ class Executor:
         return Job(seq, task.name, task.values, inputs, temp, task.output, target.kind, task.id,
                    self._log_path(task), self.settings.workdir, task in self.forced, timeout)
 
-    def _start(self, task, attempt: int) -> None:
+    def _start(self, task, attempt: int, target=None) -> None:
         action = task.info.node.action
         if action is None:  # an external rule reached the run queue: nothing can make it
             self._finish(task, attempt, False, f"external rule '{task.name}' is never run", None, None, 0.0,
@@ -271,7 +273,8 @@ class Executor:
             return
         self._seq += 1
         seq = self._seq
-        target = self.targets.of(task.members[0] if task.__class__ is Batch else task)
+        if target is None:
+            target = self.targets.of(task.members[0] if task.__class__ is Batch else task)
         timeout = task.info.node.timeout
         job = self._job(seq, task, target)
         temp = job.temp
