@@ -223,6 +223,14 @@ class ReporterListener(Listener):
         else:
             reporter.task_finished(event.task, status, event.duration, event.error, event.log_path, event.tail)
 
+    def tasks_started(self, events: list) -> None:
+        tasks_started = getattr(self.reporter, "tasks_started", None)
+        if tasks_started is not None and all(event.attempt == 1 for event in events):
+            tasks_started([event.task for event in events])  # the plain reporter: one update of its counters
+            return
+        for event in events:
+            self.task_started(event)
+
     def tasks_finished(self, events: list) -> None:
         tasks_done = getattr(self.reporter, "tasks_done", None)
         if tasks_done is not None and all(event.status == "done" for event in events):

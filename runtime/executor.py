@@ -124,13 +124,6 @@ class Executor:
             runner = self._rule_runners[name] = self.runners.for_kind(action.kind) if action is not None else None
         return runner
 
-    def _can_start(self, task) -> bool:
-        if self._capacity() > 0:
-            return True
-        # every slot is busy: a task may still wait behind a quick one (the worker pool's pipe)
-        runner = self._runner_of(task)
-        return runner is not None and runner.can_queue(task)
-
     def _start_ready(self) -> None:
         plan = self.plan
         now = time.monotonic()
@@ -165,7 +158,11 @@ class Executor:
         # (filling once per wake-up sent every message to an idle worker: the two took turns).
         while True:
             started = False
-            while plan.has_ready() and self._can_start(plan.peek()):
+            while plan.has_ready():
+                if self._capacity() <= 0:  # every slot is busy: a task may still wait behind a quick one
+                    runner = self._runner_of(plan.peek())
+                    if runner is None or not runner.can_queue(plan.peek()):
+                        break
                 self._try_start(plan.next_ready())
                 started = True
             if self._starts:

@@ -227,6 +227,14 @@ class PlainReporter(Reporter):
             return
         self._write("\n".join(failure_lines(head, error, log_path, log_tail)) + "\n", urgent=failure)
 
+    def tasks_started(self, tasks: list) -> None:
+        """Several first attempts started at once (the jobs of one message)."""
+        if self.verbose:
+            for task in tasks:
+                self.task_started(task, 1)
+            return
+        self.progress.running.update(dict.fromkeys(tasks, self.progress.clock()))
+
     def tasks_done(self, done: list) -> None:
         """Several successes, (task, duration) each, in order: one write for all their lines."""
         progress = self.progress

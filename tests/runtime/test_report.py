@@ -283,8 +283,9 @@ def test_the_successes_of_one_message_read_as_one_line_each(factory):
     each, bulk = PlainReporter(one_by_one), PlainReporter(at_once)
     for reporter in (each, bulk):
         reporter.build_started(12, 0, {"streams": (12, None)})
-        for task in june:
-            reporter.task_started(task, 1)
+    for task in june:
+        each.task_started(task, 1)
+    bulk.tasks_started(june)
     for task in june[:5]:
         each.task_finished(task, "done", 0.01 * june.index(task))
     bulk.tasks_done([(task, 0.01 * june.index(task)) for task in june[:5]])
