@@ -160,8 +160,9 @@ class Executor:
             started = False
             while plan.has_ready():
                 if self._capacity() <= 0:  # every slot is busy: a task may still wait behind a quick one
-                    runner = self._runner_of(plan.peek())
-                    if runner is None or not runner.can_queue(plan.peek()):
+                    task = plan.peek()
+                    runner = self._runner_of(task)
+                    if runner is None or not runner.can_queue(task):
                         break
                 self._try_start(plan.next_ready())
                 started = True
