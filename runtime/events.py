@@ -52,6 +52,16 @@ class Listener:
     def task_finished(self, event: TaskEvent) -> None:
         pass
 
+    def tasks_started(self, events: list) -> None:
+        """Several starts at once (the jobs of one message to a worker), in order; one call per event unless overridden."""
+        for event in events:
+            self.task_started(event)
+
+    def tasks_finished(self, events: list) -> None:
+        """Several ends at once (the results of one message), in order; one call per event unless overridden."""
+        for event in events:
+            self.task_finished(event)
+
     def message(self, text: str, level: str = "info") -> None:
         pass
 
@@ -74,6 +84,10 @@ class Events:
         # per event, only the listeners that read it: two events per task, so no call is wasted
         self._starting = [listener.task_started for listener in listeners if _reads(listener, "task_started")]
         self._finishing = [listener.task_finished for listener in listeners if _reads(listener, "task_finished")]
+        self._starting_many = [listener.tasks_started for listener in listeners
+                               if _reads(listener, "task_started") or _reads(listener, "tasks_started")]
+        self._finishing_many = [listener.tasks_finished for listener in listeners
+                                if _reads(listener, "task_finished") or _reads(listener, "tasks_finished")]
         self._ticking = [listener for listener in listeners if _reads(listener, "tick")]
 
     def task_started(self, event: TaskEvent) -> None:
@@ -93,6 +107,22 @@ class Events:
             return
         for call in self._finishing:
             call(event)
+
+    def tasks_started(self, events: list) -> None:
+        """The starts of several attempts (the jobs of one message): each listener gets the list in one call."""
+        if not events:
+            return
+        events = _per_task(events)
+        for call in self._starting_many:
+            call(events)
+
+    def tasks_finished(self, events: list) -> None:
+        """The ends of several attempts (the results of one message), as `tasks_started`."""
+        if not events:
+            return
+        events = _per_task(events)
+        for call in self._finishing_many:
+            call(events)
 
     def message(self, text: str, level: str = "info") -> None:
         for listener in self.listeners:
@@ -115,6 +145,22 @@ def _reads(listener, method: str) -> bool:
     return getattr(type(listener), method) is not getattr(Listener, method)
 
 
+def _per_task(events: list) -> list:
+    """The events with each batch's event made one per member: listeners only ever see tasks."""
+    for event in events:
+        if event.task.__class__ is Batch:
+            break
+    else:
+        return events
+    flat = []
+    for event in events:
+        if event.task.__class__ is Batch:
+            flat.extend(per_member(event))
+        else:
+            flat.append(event)
+    return flat
+
+
 class Outcome(Listener):
     """What happened to every task the plan held: what the summary and the exit code are made from."""
 
@@ -128,6 +174,14 @@ class Outcome(Listener):
 
     def build_interrupted(self) -> None:
         self.was_interrupted = True
+
+    def tasks_finished(self, events: list) -> None:
+        ran = self.ran
+        for event in events:
+            if event.status == "done":
+                ran.append(event.task)
+            else:
+                self.task_finished(event)
 
     def task_finished(self, event: TaskEvent) -> None:
         status = event.status
@@ -169,6 +223,22 @@ class ReporterListener(Listener):
         else:
             reporter.task_finished(event.task, status, event.duration, event.error, event.log_path, event.tail)
 
+    def tasks_started(self, events: list) -> None:
+        tasks_started = getattr(self.reporter, "tasks_started", None)
+        if tasks_started is not None and all(event.attempt == 1 for event in events):
+            tasks_started([event.task for event in events])  # the plain reporter: one update of its counters
+            return
+        for event in events:
+            self.task_started(event)
+
+    def tasks_finished(self, events: list) -> None:
+        tasks_done = getattr(self.reporter, "tasks_done", None)
+        if tasks_done is not None and all(event.status == "done" for event in events):
+            tasks_done([(event.task, event.duration) for event in events])  # the plain reporter: one write
+            return
+        for event in events:
+            self.task_finished(event)
+
     def message(self, text: str, level: str = "info") -> None:
         self.reporter.message(text, level)
 
@@ -186,22 +256,43 @@ class StateRecorder(Listener):
     def task_started(self, event: TaskEvent) -> None:
         self.state.record_start(self.run_id, event.task, event.attempt, event.started)  # what a live page shows
 
+    def tasks_started(self, events: list) -> None:
+        self.state.record_starts(self.run_id, [(event.task, event.attempt, event.started) for event in events])
+
+    def tasks_finished(self, events: list) -> None:
+        attempts = []
+        for event in events:
+            status = event.status
+            if status == "done":
+                attempts.append((event.task, status, event.attempt, event.started, event.duration, None))
+            elif status not in ("complete", "gave-up", "cancelled"):  # else nothing ran here
+                attempts.append((event.task, status, event.attempt, event.started, event.duration,
+                                 _recorded_error(event)))
+        if attempts:
+            self.state.record_many(self.run_id, attempts)
+
     def task_finished(self, event: TaskEvent) -> None:
         status = event.status
         if status in ("complete", "gave-up", "cancelled"):
             return  # nothing ran here
-        error = event.error
-        if status == "skipped":
-            error = "another flow process was running it"
-        elif status == "interrupted":
-            error = "interrupted"
-        self.state.record(self.run_id, event.task, status, event.attempt, event.started, event.duration, error)
+        self.state.record(self.run_id, event.task, status, event.attempt, event.started, event.duration,
+                          _recorded_error(event))
 
     def wake_at(self) -> Optional[float]:
         return self.state.due_at()  # a long task shows as running within a second, even if nothing ends
 
     def tick(self) -> None:
         self.state.flush_if_due()  # finished rows reach the disk within a second
+
+
+def _recorded_error(event: TaskEvent) -> Optional[str]:
+    """The error the history keeps for an ended attempt."""
+    status = event.status
+    if status == "skipped":
+        return "another flow process was running it"
+    if status == "interrupted":
+        return "interrupted"
+    return event.error
 
 
 def per_member(event: TaskEvent) -> list:

@@ -83,6 +83,7 @@ class Executor:
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
         self._log_dirs: dict = {}  # rule -> its log directory, with the separator
+        self._starts: list = []  # TaskEvents of attempts submitted since the last flush, told in one call
 
     # ------------------------------------------------------------------ main loop
 
@@ -123,13 +124,6 @@ class Executor:
             runner = self._rule_runners[name] = self.runners.for_kind(action.kind) if action is not None else None
         return runner
 
-    def _can_start(self, task) -> bool:
-        if self._capacity() > 0:
-            return True
-        # every slot is busy: a task may still wait behind a quick one (the worker pool's pipe)
-        runner = self._runner_of(task)
-        return runner is not None and runner.can_queue(task)
-
     def _start_ready(self) -> None:
         plan = self.plan
         now = time.monotonic()
@@ -139,7 +133,7 @@ class Executor:
                 self._retries = [r for r in self._retries if r[0] > now]
                 for _, task, attempt, error in due:
                     if plan.stopped:  # another task failed meanwhile: this one's failure stands
-                        self.events.task_finished(TaskEvent("gave-up", task, attempt - 1, time.time(), error=error))
+                        self._finished_event(TaskEvent("gave-up", task, attempt - 1, time.time(), error=error))
                         self._unlock(task)
                         plan.finished(task, False)
                     else:
@@ -159,11 +153,25 @@ class Executor:
             elif self._capacity() > 0:
                 for task in pool.retry(self._capacity()):
                     self._try_start(task, has_resources=True)
-        while plan.has_ready() and self._can_start(plan.peek()):
-            task = plan.next_ready()
-            self._try_start(task)
-        for runner in self._made:
-            runner.flush()
+        # Fill, send, and fill again: a quick rule's worker takes a second message behind the one
+        # it runs, so it starts on that one while this process handles the first one's results
+        # (filling once per wake-up sent every message to an idle worker: the two took turns).
+        while True:
+            started = False
+            while plan.has_ready():
+                if self._capacity() <= 0:  # every slot is busy: a task may still wait behind a quick one
+                    task = plan.peek()
+                    runner = self._runner_of(task)
+                    if runner is None or not runner.can_queue(task):
+                        break
+                self._try_start(plan.next_ready())
+                started = True
+            if self._starts:
+                self._tell_starts()
+            for runner in self._made:
+                runner.flush()
+            if not started:
+                break
 
     def _try_start(self, task, has_resources: bool = False) -> None:
         """Take the task's resources and lock, check nobody finished it meanwhile, then start its first attempt."""
@@ -181,7 +189,7 @@ class Executor:
                 if self.settings.wait_for_locks:
                     self._lock_waiting.append(task)
                 else:
-                    self.events.task_finished(TaskEvent("skipped", task, 1, time.time()))
+                    self._finished_event(TaskEvent("skipped", task, 1, time.time()))
                     self.plan.finished(task, False)
                 return
             self._keys[task] = key
@@ -191,9 +199,11 @@ class Executor:
                                                                          or locks.taken_over(key)):
                 if target.complete([task]):
                     self._unlock(task)
-                    self.events.task_finished(TaskEvent("complete", task, 1, time.time()))
+                    self._finished_event(TaskEvent("complete", task, 1, time.time()))
                     self.plan.finished(task, True)
                     return
+            self._start(task, 1, target)
+            return
         self._start(task, 1)
 
     def _try_start_batch(self, batch: Batch) -> None:
@@ -210,7 +220,7 @@ class Executor:
                 if self.settings.wait_for_locks:
                     self._lock_waiting.append(batch)
                 else:
-                    self.events.task_finished(TaskEvent("skipped", batch, 1, time.time()))
+                    self._finished_event(TaskEvent("skipped", batch, 1, time.time()))
                     self.plan.finished(batch, False)
                 return
             taken.append(key)
@@ -223,7 +233,7 @@ class Executor:
                         key = target.lock_key(member)
                         taken.remove(key)
                         locks.unlock(key)
-                        self.events.task_finished(TaskEvent("complete", member, 1, time.time()))
+                        self._finished_event(TaskEvent("complete", member, 1, time.time()))
                 batch.keep([member for member in batch.members if member not in done])
                 if not batch.members:
                     del self._keys[batch]
@@ -246,7 +256,7 @@ class Executor:
         return Job(seq, task.name, task.values, inputs, temp, task.output, target.kind, task.id,
                    self._log_path(task), self.settings.workdir, task in self.forced, timeout)
 
-    def _start(self, task, attempt: int) -> None:
+    def _start(self, task, attempt: int, target=None) -> None:
         action = task.info.node.action
         if action is None:  # an external rule reached the run queue: nothing can make it
             self._finish(task, attempt, False, f"external rule '{task.name}' is never run", None, None, 0.0,
@@ -254,19 +264,21 @@ class Executor:
             return
         runner = self._runner_of(task)
         if runner is None:
-            self.events.task_started(TaskEvent("started", task, attempt, time.time()))
+            self._starts.append(TaskEvent("started", task, attempt, time.time()))
+            self._tell_starts()
             self._finish(task, attempt, False, f"{action.kind} actions are not supported yet", None, None, 0.0,
                          time.time())
             return
         self._seq += 1
         seq = self._seq
-        target = self.targets.of(task.members[0] if task.__class__ is Batch else task)
+        if target is None:
+            target = self.targets.of(task.members[0] if task.__class__ is Batch else task)
         timeout = task.info.node.timeout
         job = self._job(seq, task, target)
         temp = job.temp
         queue = self._capacity() <= 0
         started = time.time()
-        self.events.task_started(TaskEvent("started", task, attempt, started))
+        self._starts.append(TaskEvent("started", task, attempt, started))  # told before the job is sent
         handle, queued = runner.submit(job, task, queue)
         deadline = time.monotonic() + timeout if timeout and not queued else None  # a queued job's clock starts later
         self._running[seq] = Running(task, attempt, started, deadline, temp, target, runner, handle, queued)
@@ -283,12 +295,33 @@ class Executor:
                     owner[source] = runner
             for source in wait(list(owner), self._next_wakeup()):
                 collected.extend(owner[source].collect(source))
-        for result, started, resend in collected:
-            if result is not None:
-                self._handle(result)
-            if started is not None:
-                self._started_now(started)
-            self._send_again(resend)
+        done = []  # the successes among the results, told to the listeners in one call
+        try:
+            for result, started, resend in collected:
+                if result is not None:
+                    if result.ok:
+                        self._done(result, done)
+                    else:
+                        if done:
+                            self.events.tasks_finished(done)
+                            done = []
+                        self._handle(result)
+                if started is not None:
+                    self._started_now(started)
+                self._send_again(resend)
+        finally:
+            if done:
+                self.events.tasks_finished(done)
+
+    def _done(self, result, done: list) -> None:
+        """A success: release the task, let its dependents start, and add its event to `done`."""
+        running = self._running.pop(result.seq, None)
+        if running is None:
+            return  # a task we already gave up on (timed out)
+        task = running.task
+        done.append(TaskEvent("done", task, running.attempt, running.started, result.duration))
+        self._unlock(task)
+        self.plan.finished(task, True)
 
     def _started_now(self, seq) -> None:
         running = self._running.get(seq)
@@ -336,6 +369,16 @@ class Executor:
         self._finish(running.task, running.attempt, ok, None if ok else message, log_path, tail, duration,
                      running.started)
 
+    def _tell_starts(self) -> None:
+        starts, self._starts = self._starts, []
+        self.events.tasks_started(starts)
+
+    def _finished_event(self, event: TaskEvent) -> None:
+        """Tell the listeners an attempt ended, after the starts not told yet (each start before its end)."""
+        if self._starts:
+            self._tell_starts()
+        self.events.task_finished(event)
+
     def _check_timeouts(self) -> None:
         now = time.monotonic()
         for seq, running in list(self._running.items()):
@@ -357,7 +400,7 @@ class Executor:
 
     def _finish(self, task, attempt, ok, error, log_path, tail, duration, started, status=None) -> None:
         if ok:
-            self.events.task_finished(TaskEvent("done", task, attempt, started, duration))
+            self._finished_event(TaskEvent("done", task, attempt, started, duration))
             self._unlock(task)
             self.plan.finished(task, True)
             return
@@ -369,11 +412,11 @@ class Executor:
         if attempt <= retries and not self.plan.stopped:
             base = RETRY_BASE_DELAY if self.settings.retry_delay is None else self.settings.retry_delay
             delay = min(base * 2 ** (attempt - 1), RETRY_MAX_DELAY)
-            self.events.task_finished(TaskEvent(status, task, attempt, started, duration, error, log_path, tail,
+            self._finished_event(TaskEvent(status, task, attempt, started, duration, error, log_path, tail,
                                                 delay, retries))
             self._retries.append((time.monotonic() + delay, task, attempt + 1, error))
             return
-        self.events.task_finished(TaskEvent(status, task, attempt, started, duration, error, log_path, tail))
+        self._finished_event(TaskEvent(status, task, attempt, started, duration, error, log_path, tail))
         self._unlock(task)
         self.plan.finished(task, False)
 
@@ -408,6 +451,8 @@ class Executor:
         """Ctrl-C: start nothing more, stop what runs, remove its temporaries."""
         self._ignore_further_interrupts()
         self.plan.stop()
+        if self._starts:
+            self._tell_starts()
         self.events.build_interrupted()
         for seq in list(self._running):
             running = self._running.pop(seq, None)
@@ -417,11 +462,11 @@ class Executor:
             if running.queued:  # never started: nothing to stop or record
                 self._unlock(running.task)
                 continue
-            self.events.task_finished(TaskEvent("interrupted", running.task, running.attempt, running.started,
+            self._finished_event(TaskEvent("interrupted", running.task, running.attempt, running.started,
                                                 time.time() - running.started))
             self._unlock(running.task)
         for _, task, attempt, error in self._retries:
-            self.events.task_finished(TaskEvent("cancelled", task, attempt - 1, time.time(), error=error))
+            self._finished_event(TaskEvent("cancelled", task, attempt - 1, time.time(), error=error))
             self._give_back(task)  # a task waiting to retry keeps its resources until then
         self._retries = []
         self._lock_waiting = []

@@ -148,6 +148,45 @@ class History:
             if now - self._first_at >= self.max_age:
                 self._flush_soon(now)
 
+    def record_starts(self, run_id: int, starts: list) -> None:
+        """`record_start` of several attempts, (task, attempt, started) each, under one lock."""
+        now = self._clock()
+        with self._lock:
+            if not self._rows and not self._starts and not self._ended:
+                self._first_at = now
+            pending = self._starts
+            for task, attempt, started in starts:
+                task_id = task.id
+                pending[(run_id, task_id, attempt)] = (run_id, task_id, task.info.name, attempt, started)
+            if now - self._first_at >= self.max_age:
+                self._flush_soon(now)
+
+    def record_many(self, run_id: int, attempts: list) -> None:
+        """`record` of several ended attempts, (task, status, attempt, started, duration, error) each, in one pass."""
+        host = self._host
+        rows = []
+        keys = []
+        for task, status, attempt, started, duration, error in attempts:
+            if error is not None and len(error) > MAX_ERROR:
+                error = "..." + error[-MAX_ERROR:]
+            task_id = task.id
+            rows.append((run_id, task_id, task.info.name, params_json(task), task.output, status, attempt, started,
+                         duration, host, error))
+            keys.append((run_id, task_id, attempt))
+        now = self._clock()
+        with self._lock:
+            if not self._rows and not self._starts and not self._ended:
+                self._first_at = now
+            self._rows.extend(rows)
+            pop = self._starts.pop
+            on_disk = self._on_disk
+            for key in keys:
+                if pop(key, None) is None and key in on_disk:
+                    on_disk.discard(key)
+                    self._ended.append(key)
+            if len(self._rows) >= self.max_rows or now - self._first_at >= self.max_age:
+                self._flush_soon(now)
+
     def record_blocked(self, run_id: int, blocked: dict) -> None:
         """Buffer one `blocked` row per task that did not run: task -> the failed or missing task it needed."""
         started = time.time()

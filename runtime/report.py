@@ -127,6 +127,27 @@ class Progress:
             seen[1] += 1
             self.means[rule] = seen[0] / seen[1]
 
+    def tasks_done(self, done: list) -> None:
+        """`task_finished(task, "done", duration)` of several (task, duration) pairs."""
+        running = self.running
+        remaining = self.remaining
+        historic = self._historic
+        observed = self._observed
+        means = self.means
+        for task, duration in done:
+            running.pop(task, None)
+            rule = task.info.name
+            if rule in remaining:
+                remaining[rule] -= 1
+            if rule not in historic:
+                seen = observed.get(rule)
+                if seen is None:
+                    seen = observed[rule] = [0.0, 0]
+                seen[0] += duration
+                seen[1] += 1
+                means[rule] = seen[0] / seen[1]
+        self.finished += len(done)
+
     def elapsed(self) -> float:
         return self.clock() - self.began
 
@@ -205,6 +226,25 @@ class PlainReporter(Reporter):
             self._write(head + "\n")
             return
         self._write("\n".join(failure_lines(head, error, log_path, log_tail)) + "\n", urgent=failure)
+
+    def tasks_started(self, tasks: list) -> None:
+        """Several first attempts started at once (the jobs of one message)."""
+        if self.verbose:
+            for task in tasks:
+                self.task_started(task, 1)
+            return
+        self.progress.running.update(dict.fromkeys(tasks, self.progress.clock()))
+
+    def tasks_done(self, done: list) -> None:
+        """Several successes, (task, duration) each, in order: one write for all their lines."""
+        progress = self.progress
+        first = progress.finished + 1
+        progress.tasks_done(done)
+        if self.quiet:
+            return
+        width, total = self._width, progress.total
+        self._write("".join([f"[{number:>{width}}/{total}] done {task.id} {format_duration(duration)}\n"
+                             for number, (task, duration) in enumerate(done, first)]))
 
     def message(self, text: str, level: str = "info") -> None:
         if level == "info" and self.quiet:

@@ -59,6 +59,11 @@ class StateStore:
     def record_start(self, run_id: int, task, attempt: int, started: float) -> None:
         """Record that an attempt is under way (buffered; its `record` ends it), for a live page."""
 
+    def record_starts(self, run_id: int, starts: list) -> None:
+        """`record_start` of several attempts at once: (task, attempt, started) each."""
+        for task, attempt, started in starts:
+            self.record_start(run_id, task, attempt, started)
+
     def record_blocked(self, run_id: int, blocked: dict) -> None:
         """Record the tasks a failed or missing requirement kept from running: task -> that requirement."""
 
@@ -70,6 +75,11 @@ class StateStore:
                error: Optional[str] = None) -> None:
         """Record one ended attempt (buffered: see flush_if_due)."""
         raise NotImplementedError
+
+    def record_many(self, run_id: int, attempts: list) -> None:
+        """`record` of several ended attempts at once: (task, status, attempt, started, duration, error) each."""
+        for task, status, attempt, started, duration, error in attempts:
+            self.record(run_id, task, status, attempt, started, duration, error)
 
     def flush_if_due(self) -> None:
         """Write buffered attempts that have waited long enough (called from the executor's loop)."""

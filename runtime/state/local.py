@@ -21,12 +21,7 @@ class LocalState(StateStore):
         return os.path.exists(os.path.join(self.flow_dir, FILE_NAME))
 
     def try_lock(self, key: str) -> bool:
-        locks = self._locks
-        if locks is None:
-            from ..locks import TaskLocks
-
-            locks = self._locks = TaskLocks(self.flow_dir)
-        return locks.try_lock(key)
+        return self._open_locks().try_lock(key)
 
     def unlock(self, key: str) -> None:
         if self._locks is not None:
@@ -35,17 +30,30 @@ class LocalState(StateStore):
     def start_run(self, command: str, targets: list, plan=None) -> int:
         """Record the run, and open the locks file: a read-only or broken .flow/ shows before anything runs."""
         run_id = self.history.start_run(command, targets, plan)
-        if self._locks is None:
+        self._open_locks()
+        return run_id
+
+    def _open_locks(self):
+        locks = self._locks
+        if locks is None:
             from ..locks import TaskLocks
 
-            self._locks = TaskLocks(self.flow_dir)
-        return run_id
+            locks = self._locks = TaskLocks(self.flow_dir)
+            # asked twice per task by the executor: the locks' own methods, without this class's forwarding
+            self.try_lock, self.unlock = locks.try_lock, locks.unlock
+        return locks
 
     def record(self, run_id, task, status, attempt, started, duration, error=None) -> None:
         self.history.record(run_id, task, status, attempt, started, duration, error)
 
     def record_start(self, run_id, task, attempt, started) -> None:
         self.history.record_start(run_id, task, attempt, started)
+
+    def record_starts(self, run_id, starts) -> None:
+        self.history.record_starts(run_id, starts)
+
+    def record_many(self, run_id, attempts) -> None:
+        self.history.record_many(run_id, attempts)
 
     def record_blocked(self, run_id, blocked) -> None:
         self.history.record_blocked(run_id, blocked)
@@ -85,5 +93,6 @@ class LocalState(StateStore):
             if self._locks is not None:
                 self._locks.close()
                 self._locks = None
+                del self.try_lock, self.unlock  # the class's methods again: a later lock opens the file anew
         finally:
             self.history.close()

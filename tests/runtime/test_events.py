@@ -90,3 +90,29 @@ def test_history_records_attempts_that_ran_or_were_skipped_and_flushes_on_tick()
     assert state.rows == [(7, "t", "failed", 1, "boom"), (7, "t", "done", 2, None),
                           (7, "v", "skipped", 1, "another flow process was running it")]
     assert state.flushes == 1
+
+
+def the_same_told_together(events):
+    """a_retry_then_success, with the events of one message told in one call each (as the executor does)."""
+    events.tasks_started([TaskEvent("started", "t", 1, 100.0)])
+    events.tasks_finished([TaskEvent("failed", "t", 1, 100.0, 0.5, "boom", None, None, 2.0, 3)])
+    events.tasks_started([TaskEvent("started", "t", 2, 103.0)])
+    events.tasks_finished([TaskEvent("done", "t", 2, 103.0, 0.25), TaskEvent("complete", "u", 1, 104.0),
+                           TaskEvent("skipped", "v", 1, 104.0)])
+
+
+def test_events_told_together_reach_every_listener_as_if_told_one_by_one():
+    from flow.runtime.state import StateStore
+
+    class BulkState(FakeState, StateStore):  # the base's record_starts and record_many, over FakeState's rows
+        pass
+
+    one_by_one = [Recorder(), Outcome(), FakeReporter(), FakeState()]
+    together = [Recorder(), Outcome(), FakeReporter(), BulkState()]
+    for listeners, tell in ((one_by_one, a_retry_then_success), (together, the_same_told_together)):
+        recorder, outcome, reporter, state = listeners
+        tell(Events(recorder, outcome, ReporterListener(reporter), StateRecorder(state, 7)))
+    assert together[0].seen == one_by_one[0].seen
+    assert (together[1].ran, together[1].done_elsewhere, together[1].skipped_locked) == (["t"], ["u"], ["v"])
+    assert together[2].calls == one_by_one[2].calls
+    assert together[3].rows == one_by_one[3].rows and together[3].starts == one_by_one[3].starts

@@ -240,3 +240,24 @@ def test_a_worker_that_dies_inside_a_message_of_many_fails_only_the_job_that_kil
     assert [(t.id, e) for t, e in outcome.failed] == [("q(2012-01-08)", "the worker process died (exit code 5)")]
     assert sorted(os.listdir("out")) == sorted(f"q_{d}" for d in days if d.day != 8)
     assert plan.done()
+
+
+def test_a_quick_rules_worker_gets_its_next_message_before_it_answers_the_one_it_runs(workdir, monkeypatch):
+    # Two messages in the pipe: the worker starts on the second while the main process handles the
+    # results of the first. With one message at a time, the two processes took turns.
+    from flow.runtime.runners.workers import WorkerPool
+
+    in_flight = []
+    start_ready = Executor._start_ready
+
+    def recording_start_ready(self):
+        start_ready(self)
+        pools = [runner for runner in self._made if isinstance(runner, WorkerPool)]
+        in_flight.append(max((len(w.sent) for pool in pools for w in pool.busy_workers.values()), default=0))
+
+    monkeypatch.setattr(Executor, "_start_ready", recording_start_ready)
+    days, plan, executor = _quick_days(workdir, "ok", 600)
+    outcome = executor.run()
+    assert not outcome.failed and plan.done()
+    assert sorted(os.listdir("out")) == sorted(f"q_{d}" for d in days)
+    assert max(in_flight) == 2, in_flight  # never more: at most one message waits behind the running one

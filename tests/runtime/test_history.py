@@ -355,6 +355,25 @@ def test_a_long_attempt_shows_as_running_until_it_ends(tmp_path, factory):
     history.close()
 
 
+def test_attempts_recorded_together_read_back_as_those_recorded_one_by_one(tmp_path, factory):
+    # the executor records the starts and ends of a worker message's jobs in one call each
+    clock = Clock()
+    history = History(str(tmp_path), clock=clock)
+    run = history.start_run("flow", [])
+    a, b, c = streams(factory, 3)
+    history.record_starts(run, [(a, 1, 1.0), (b, 1, 1.0), (c, 1, 1.0)])
+    clock.now = 1.0
+    history.flush_if_due()  # the starts reach the disk: a page shows them running
+    assert running_rows(history) == [(a.id, 1), (b.id, 1), (c.id, 1)]
+    history.record_many(run, [(a, "done", 1, 1.0, 0.5, None), (b, "failed", 1, 1.0, 0.25, "x" * 9000)])
+    assert running_rows(history) == [(c.id, 1)]
+    rows = history._db().execute("SELECT task_id, rule, params_json, output, status, attempt, duration, length(error)"
+                                 " FROM attempts ORDER BY task_id").fetchall()
+    assert rows == [(a.id, "streams", '{"date": "2000-01-01"}', a.output, "done", 1, 0.5, None),
+                    (b.id, "streams", '{"date": "2000-01-02"}', b.output, "failed", 1, 0.25, 8003)]
+    history.close()
+
+
 def test_plan_and_blocked_tasks_are_recorded(tmp_path, factory):
     history = History(str(tmp_path))
     a, b = streams(factory, 2)

@@ -331,6 +331,26 @@ def test_plain_lines(factory):
     ]
 
 
+def test_the_successes_of_one_message_read_as_one_line_each(factory):
+    # the executor hands the plain reporter a worker message's successes at once: the same lines,
+    # the same counts and estimates as one call per task
+    june = streams(factory, days(12))
+    one_by_one, at_once = Stream(), Stream()
+    each, bulk = PlainReporter(one_by_one), PlainReporter(at_once)
+    for reporter in (each, bulk):
+        reporter.build_started(12, 0, {"streams": (12, None)})
+    for task in june:
+        each.task_started(task, 1)
+    bulk.tasks_started(june)
+    for task in june[:5]:
+        each.task_finished(task, "done", 0.01 * june.index(task))
+    bulk.tasks_done([(task, 0.01 * june.index(task)) for task in june[:5]])
+    assert at_once.getvalue() == one_by_one.getvalue()
+    assert at_once.getvalue().splitlines()[-1] == "[ 5/12] done streams(2012-06-05) 0.04s"
+    assert (bulk.progress.finished, bulk.progress.remaining, bulk.progress.means, list(bulk.progress.running)) == \
+        (each.progress.finished, each.progress.remaining, each.progress.means, list(each.progress.running))
+
+
 def test_plain_writes_are_buffered_except_failures_and_terminals(factory):
     june = streams(factory, days(100))
     out = Stream()
