@@ -13,6 +13,8 @@ machine, which is what "the local database" means below. Two figures:
    coordinator (local locks) and with one, for each P of --processes: P `flow build` processes in
    their own copies of the project, sharing the output directory, started together (wall time until
    the last ends).
+3. retention: `PostgresState.retain` after a build, beside TASKS released claims: when none is due
+   yet (every build pays this) and when all are (a first build after they aged).
 
     python bench/coordinator.py                                  # 10,000 tasks: the coordinator's overhead
     python bench/coordinator.py --tasks 400 --wait 0.05 --jobs 1 --processes 1 2 4   # spreading I/O-bound work
@@ -70,6 +72,28 @@ def store_costs(url: str, tasks: int) -> dict:
             store._flush()  # what the executor's tick does once a second
     store._flush()
     figures["coordinator"] = time.perf_counter() - started
+    store.close()
+    return figures
+
+
+def retention_costs(url: str, tasks: int) -> dict:
+    """What the coordinator's retention at the end of a build costs beside TASKS released claims."""
+    from flow.runtime.state.coordinator import PostgresState
+
+    store = PostgresState(url)
+    for n in range(tasks):
+        store.try_lock(f"path:/shared/day_{n}.txt")
+        store.unlock(f"path:/shared/day_{n}.txt")
+    store._flush()
+    figures = {}
+    with tempfile.TemporaryDirectory() as log_dir:
+        started = time.perf_counter()
+        store.retain(1000, 90, log_dir)
+        figures["nothing due (every build)"] = time.perf_counter() - started
+        store._do(lambda cursor: cursor.execute("UPDATE flow_claims SET released = now() - interval '2 hours'"))
+        started = time.perf_counter()
+        store.retain(1000, 90, log_dir)
+        figures[f"{tasks:,} released claims due"] = time.perf_counter() - started
     store.close()
     return figures
 
@@ -153,6 +177,9 @@ def main() -> None:
             print(f"store, {args.tasks:,} claims + releases:")
             for name, seconds in costs.items():
                 print(f"  {name:12} {seconds:7.2f} s  {seconds / args.tasks * 1e6:7.0f} us/task")
+            print("retention at the end of a build (PostgresState.retain):")
+            for name, seconds in retention_costs(fresh_database(url), args.tasks).items():
+                print(f"  {name:30} {seconds * 1000:8.1f} ms")
         base = tempfile.mkdtemp(prefix="flow-coord-bench-")
         try:
             local = backfill(os.path.join(base, "local"), args.tasks, args.jobs, 1, None, args.wait)

@@ -72,14 +72,17 @@ class Notifier(Listener):
             return "retry"
         return "success" if "success" in wanted else None
 
-    def send(self, summary, exit_code: int, run_id) -> list:
-        """Send the build's one message if its outcome calls for one; return the warnings (one line each)."""
+    def send(self, summary, exit_code: int, run_id, error: str | None = None) -> list:
+        """Send the build's one message if its outcome calls for one; return the warnings (one line each).
+
+        `error`: what stopped the whole build, when something did (the coordinator was lost).
+        """
         event = self.event_of(exit_code)
         if event is None:
             return []
         from .notify_send import channels
 
-        payload = self.payload(event, summary, exit_code, run_id)
+        payload = self.payload(event, summary, exit_code, run_id, error)
         problems = []
         for name, deliver in channels(self.settings, self.root):
             try:
@@ -90,13 +93,14 @@ class Notifier(Listener):
                 problems.append(f"notification by {name} failed: {self._clean(str(exc) or type(exc).__name__)}")
         return problems
 
-    def payload(self, event: str, summary, exit_code: int, run_id) -> dict:
+    def payload(self, event: str, summary, exit_code: int, run_id, error: str | None = None) -> dict:
         from .history import hostname
 
         counts = {k: v for k, v in summary.counts().items() if v}
         payload = {
             "event": event, "project": self.root, "host": hostname(), "command": self.command, "run_id": run_id,
-            "exit_code": exit_code, "elapsed": round(summary.elapsed, 3), "counts": counts,
+            "exit_code": exit_code, "error": self._clean(error), "elapsed": round(summary.elapsed, 3),
+            "counts": counts,
             "failed": self.failed, "retried": list(self.retried.values()),
             "missing_external": [task.id for task in summary.missing_external],
         }
@@ -110,6 +114,8 @@ class Notifier(Listener):
         counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in payload["counts"].items())
         run = f", run #{payload['run_id']}" if payload["run_id"] is not None else ""  # none when nothing could run
         lines = [f"flow build {word} in {where}: {counts or 'nothing ran'} ({self.command}{run})"]
+        if payload["error"]:
+            lines.append(f"- stopped: {payload['error']}")
         for entry in self.failed[:LISTED]:
             error = (entry["error"] or entry["status"]).strip().splitlines()
             lines.append(f"- {entry['task']}: {error[-1] if error else entry['status']}")

@@ -9,6 +9,7 @@ Spark lane, whose actions share the main process, does when its first task start
 from __future__ import annotations
 
 import os
+import time
 
 
 class Project:
@@ -27,6 +28,8 @@ class Project:
         from .settings import load_settings
         from .targets import Targets
 
+        # When this command began to look at outputs: a coordinator keeps the claims released since then.
+        self.opened = time.monotonic()
         self.root = os.path.dirname(os.path.abspath(flowfile_path))
         self.settings = load_settings(self.root)  # settings files and FLOW_* variables (SettingsError: exit 2)
         self.checked = _with_settings_database(load(flowfile_path), self.settings)
@@ -78,12 +81,12 @@ class Project:
         """One line per kind of output that could not be checked, for commands that went on without it."""
         return [f"note: cannot check {target.noun}s: {error}" for target, error in self.unreachable.items()]
 
-    def state(self):
-        """The project's state store (history, task locks), opened on first use."""
+    def state(self, reading: bool = False):
+        """The project's state store (history, task locks), opened on first use (`reading`: see open_state)."""
         if self._state is None:
             from .state import open_state
 
-            self._state = open_state(self.flow_dir, self.checked.coordinator)
+            self._state = open_state(self.flow_dir, self.checked.coordinator, planned=self.opened, reading=reading)
         return self._state
 
     def close(self) -> None:

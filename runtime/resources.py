@@ -5,16 +5,18 @@ from the Flowfile's top-level `resources:`, overridden by FLOW_RESOURCES, overri
 `flow build --resources`. A resource with no limit is not counted. Within one build the
 `ResourcePool` counts; across flow processes the state store's `try_take_resources` hook does
 (the local store always says yes). A task that cannot have its resources waits in the pool,
-parked behind the resource that was full, and is handed back when a holder gives it back; one
-refused by the store (another process holds it, or asks for it at a higher priority) is tried
-again every `poll` seconds, the highest priority first.
+parked behind the resource that was full (the highest priority first, then the longest waiting),
+and is handed back when a holder gives it back; one refused by the store (another process holds
+it, or asks for it at a higher priority) is tried again every `poll` seconds, the highest priority
+first.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import time
-from collections import deque
 
 ENV_VAR = "FLOW_RESOURCES"
 _AMOUNT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([0-9]+)\s*")
@@ -85,7 +87,10 @@ class ResourcePool:
         self.peak = dict.fromkeys(limits, 0)  # the most in use at once, per resource (for tests and the curious)
         self._needs: dict = {}  # rule name -> {resource: amount} of its limited resources ({}: none)
         self._held: dict = {}  # unit -> (holder, amounts)
-        self._parked: dict = {}  # resource -> deque of units waiting for it to be given back here
+        # resource -> heap of (-priority, arrival, unit) waiting for it to be given back here: a task
+        # that became ready later at a higher priority goes before those parked earlier
+        self._parked: dict = {}
+        self._arrivals = itertools.count()
         self._freed: set = set()  # resources given back since the last retry
         self._elsewhere: list = []  # units the store refused: another process holds what they need
         self._refused: set = set()  # resources the store refused since the last poll: new units wait without asking
@@ -123,7 +128,8 @@ class ResourcePool:
         return bool(self._elsewhere) or any(self._parked.values())
 
     def retry(self, most: int) -> list:
-        """Up to `most` parked units that now hold their resources, longest waiting first, per resource."""
+        """Up to `most` parked units that now hold their resources, per resource the highest priority first,
+        then the longest waiting."""
         ready: list = []
         freed, self._freed = self._freed, set()
         for name in freed:
@@ -132,12 +138,13 @@ class ResourcePool:
                 if len(ready) >= most:
                     self._freed.add(name)  # no room to start more now: look again at the next retry
                     break
-                unit = queue.popleft()
+                entry = heapq.heappop(queue)
+                unit = entry[2]
                 full = self._take(unit)
                 if full is None:
                     ready.append(unit)
                 elif full == name:
-                    queue.appendleft(unit)  # still full: the rest of this queue waits too
+                    heapq.heappush(queue, entry)  # still full: the rest of this queue waits too, in its place
                     break
                 else:
                     self._park(unit, full)
@@ -169,7 +176,7 @@ class ResourcePool:
 
     def drain(self) -> list:
         """Every parked unit, unparked (the build stopped: they will not start)."""
-        units = [unit for queue in self._parked.values() for unit in queue] + self._elsewhere
+        units = [entry[2] for queue in self._parked.values() for entry in sorted(queue)] + self._elsewhere
         self._parked = {}
         self._elsewhere = []
         self._refused = set()
@@ -212,7 +219,8 @@ class ResourcePool:
                 self._next_poll = time.monotonic() + self.poll
             self._elsewhere.append(unit)
         else:
-            self._parked.setdefault(full, deque()).append(unit)
+            heapq.heappush(self._parked.setdefault(full, []),
+                           (-self.priority.get(unit, 0), next(self._arrivals), unit))
 
 
 _ELSEWHERE = object()  # what _take answers when the store refused: another process holds the resources

@@ -226,6 +226,9 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
         except StateError as exc:
             lost = str(exc)
             code = EXIT_FAILED
+            if notifier is not None:  # the build stopped before its end: that is worth a message too
+                summary, _ = _summarise(plan, executor.outcome, finished, missing, time.monotonic() - started)
+                problems.extend(notifier.send(summary, code, run_id, error=_lost_text(lost)))
         else:
             summary, code = _summarise(plan, outcome, finished, missing, time.monotonic() - started)
             reporter.build_finished(summary)
@@ -250,8 +253,12 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
         problems.extend(state.warnings())
         _warn(problems)
     if lost is not None:
-        print(f"error: {lost}; tasks it was running were stopped, run the build again", file=sys.stderr)
+        print(f"error: {_lost_text(lost)}", file=sys.stderr)
     return code
+
+
+def _lost_text(problem: str) -> str:
+    return f"{problem}; tasks it was running were stopped, run the build again"
 
 
 def _resource_pool(project, infos: list, option, state):

@@ -37,7 +37,7 @@ def _status(project, roots: list, fmt: str = "text") -> int:
     # 2. failures of the last attempts, in one query; with a coordinator, which host made what
     last, hosts = {}, {}
     try:
-        state = project.state()
+        state = project.state(reading=True)
         if state.shared or os.path.isdir(project.flow_dir):
             last = state.last_status([t.id for t in seen if t not in done])
             if state.shared:
@@ -128,7 +128,7 @@ def run_log(flowfile: str, limit: int, keep: int | None = None, fmt: str = "text
     flow_dir = os.path.join(directory, ".flow")
     as_json = fmt == "json"
     try:
-        history = open_state(flow_dir, _coordinator_setting(flowfile))
+        history = open_state(flow_dir, _coordinator_setting(flowfile), reading=True)
         if not history.exists():
             history.close()
             if as_json:

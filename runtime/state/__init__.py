@@ -9,6 +9,7 @@ hosts. `open_state(flow_dir, coordinator)` picks the store.
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 
@@ -134,11 +135,15 @@ class StateStore:
         """Write what is buffered, release every lock, close files and connections."""
 
 
-def open_state(flow_dir: str, coordinator: Optional[str] = None) -> StateStore:
+def open_state(flow_dir: str, coordinator: Optional[str] = None, planned: Optional[float] = None,
+               reading: bool = False) -> StateStore:
     """The state store of the project whose state directory is `flow_dir` (nothing is created until written).
 
     With a coordinator (FLOW_COORDINATOR_URL, or the Flowfile's `coordinator:` setting given
     here) it is the shared PostgreSQL store; StateError when the setting names an unset variable.
+    `planned`: when the command began to look at outputs (time.monotonic()), for the coordinator's retention.
+    `reading`: for a command that only shows the history (`flow log`, `flow status`): a coordinator that
+    cannot be reached is said at once, not after a build's wait for it to come back.
     """
     from .coordinator import coordinator_dsn
 
@@ -146,7 +151,28 @@ def open_state(flow_dir: str, coordinator: Optional[str] = None) -> StateStore:
     if dsn is not None:
         from .coordinator import PostgresState
 
-        return PostgresState(dsn)
+        return PostgresState(dsn, planned=planned, wait=0.0 if reading else None)
     from .local import LocalState
 
     return LocalState(flow_dir)
+
+
+def remove_task_logs(log_dir: str, stale) -> None:
+    """Delete the logs of `stale` (rule, task id) pairs that retention left without an attempt, and rule
+    directories left empty."""
+    if not stale:
+        return
+    from ..executor import log_file
+
+    rules = set()
+    for rule, task_id in stale:
+        rules.add(rule)
+        try:
+            os.unlink(log_file(log_dir, rule, task_id))
+        except FileNotFoundError:  # a task that printed nothing and succeeded has no log
+            pass
+    for rule in rules:
+        try:
+            os.rmdir(os.path.join(log_dir, rule))  # only when its last log went
+        except OSError:
+            pass

@@ -4,13 +4,15 @@ Each process registers an *owner* row (a random token, its host and pid) whose `
 forward from a background thread, one UPDATE for all it holds. A task is claimed by inserting or
 taking over its row in `flow_claims` (keyed by the task's lock key): a row is taken over only when
 it is free or its owner's lease has run out, so the tasks of a process that died go to another
-once its lease ends. Released rows stay (owner NULL): a claim that takes over a row tells the
-executor another process may have finished the task, so it re-checks the output even where a
-Target skips that re-check (object stores). A claim is released, and the attempt's history written, in one transaction
-fenced by the owner token: a process whose lease ran out cannot release, or overwrite, a claim
-that another took over, and says so (`warnings`). Every time is the database's clock, so hosts
-need not agree on the time. Resources are rows tied to their holder's lease too; each take also
-records the priority this process asks at, so a lower priority elsewhere waits for it.
+once its lease ends. Released rows stay (owner NULL) while a live process may act on a plan made
+before the release: a claim that takes over a row tells the executor another process may have
+finished the task, so it re-checks the output even where a Target skips that re-check (object
+stores); `retain` deletes the rows no live plan can need any more. A claim is released, and the
+attempt's history written, in one transaction fenced by the owner token: a process whose lease ran
+out cannot release, or overwrite, a claim that another took over, and says so (`warnings`). Every
+time is the database's clock, so hosts need not agree on the time. Resources are rows tied to their
+holder's lease too; each take also records the priority this process asks at, so a lower priority
+elsewhere waits for it.
 
 Round trips: one per task claimed (a single INSERT ... ON CONFLICT), none for a task another
 process holds until the next poll (one query for every refused task, twice a second), and
@@ -33,7 +35,7 @@ from flow.compiler.types import format_value
 
 from .. import conninfo
 from ..history import MAX_AGE, MAX_ERROR, MAX_ROWS, RECENT, StateError, hostname
-from . import StateStore
+from . import StateStore, remove_task_logs
 
 COORDINATOR_ENV = "FLOW_COORDINATOR_URL"
 LEASE_ENV = "FLOW_LEASE_SECONDS"
@@ -52,6 +54,9 @@ RECONNECT_PAUSE = 0.5
 CONNECT_TIMEOUT = 10
 # Rows per INSERT statement when a batch is written.
 PAGE = 1_000
+# Retention leaves a released claim for this long at least: a process still planning has not
+# registered its plan's time yet (planning a million tasks takes seconds; this is ample).
+PLANNING_MARGIN = 600.0
 
 _SCHEMA_LOCK = "flow coordinator schema"
 _SCHEMA = """
@@ -79,9 +84,13 @@ CREATE TABLE IF NOT EXISTS flow_resources (
 CREATE TABLE IF NOT EXISTS flow_resource_asks (
     resource text, owner text, priority integer NOT NULL, waiting boolean NOT NULL,
     asked timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (resource, owner));
+-- added in flow 0.4 (retention): when each process planned, when each claim was released
+ALTER TABLE flow_owners ADD COLUMN IF NOT EXISTS planned timestamptz NOT NULL DEFAULT now();
+ALTER TABLE flow_claims ADD COLUMN IF NOT EXISTS released timestamptz NOT NULL DEFAULT now();
+CREATE INDEX IF NOT EXISTS flow_claims_released ON flow_claims (released) WHERE owner IS NULL;
 """
-# The last table of _SCHEMA: when it exists, so does everything before it.
-_LAST_TABLE = "flow_resource_asks"
+# The newest column of _SCHEMA: when it exists, so does everything before it.
+_NEWEST = ("flow_claims", "released")
 # A process that took a resource this recently (its ask row is rewritten at most every quarter of
 # this), and holds none of it now, is between two of its tasks: a lower-priority take elsewhere
 # waits for it (ten times the executor's 0.2 s poll, so a loaded host's pause between two tasks
@@ -159,8 +168,12 @@ class PostgresState(StateStore):
     shared = True
 
     def __init__(self, dsn: str, lease: Optional[float] = None, wait: Optional[float] = None,
-                 max_rows: int = MAX_ROWS, max_age: float = MAX_AGE, clock: Callable[[], float] = time.monotonic):
+                 max_rows: int = MAX_ROWS, max_age: float = MAX_AGE, clock: Callable[[], float] = time.monotonic,
+                 planned: Optional[float] = None):
         self.dsn = dsn
+        # When this process began to look at outputs (time.monotonic()): retention keeps every claim
+        # released since then, since this process's plan may still hold the task as missing.
+        self.planned = planned if planned is not None else time.monotonic()
         self.where = conninfo.redact(dsn) if dsn else "the default database (libpq PG* variables)"
         self.lease = lease if lease is not None else lease_seconds()
         self.wait = wait if wait is not None else _seconds(WAIT_ENV, DEFAULT_WAIT)
@@ -277,9 +290,11 @@ class PostgresState(StateStore):
         lease = self.lease
 
         def register(cursor):
-            cursor.execute("INSERT INTO flow_owners (owner, host, pid, run_id, expires)"
-                           " VALUES (%s, %s, %s, %s, now() + %s * interval '1 second')",
-                           (owner, self.host, os.getpid(), self._run_id, lease))
+            # the plan's time on the database's clock: now, less how long ago (by this host's clock) it began
+            cursor.execute("INSERT INTO flow_owners (owner, host, pid, run_id, expires, planned) VALUES"
+                           " (%s, %s, %s, %s, now() + %s * interval '1 second', now() - %s * interval '1 second')",
+                           (owner, self.host, os.getpid(), self._run_id, lease,
+                            max(0.0, time.monotonic() - self.planned)))
             if self._run_id is not None:  # `flow log` tells a live run by its owner's lease
                 cursor.execute("UPDATE flow_runs SET owner = %s WHERE id = %s", (owner, self._run_id))
 
@@ -510,7 +525,8 @@ class PostgresState(StateStore):
                 released = set()
                 if releases:
                     # fenced: only claims still ours go; a claim another process took over stays its own
-                    cursor.execute("UPDATE flow_claims c SET owner = NULL FROM unnest(%s::text[], %s::text[])"
+                    cursor.execute("UPDATE flow_claims c SET owner = NULL, released = now()"
+                                   " FROM unnest(%s::text[], %s::text[])"
                                    " AS r(key, owner) WHERE c.key = r.key AND c.owner = r.owner RETURNING c.key",
                                    ([r[0] for r in releases], [r[1] for r in releases]))
                     released = {row[0] for row in cursor.fetchall()}
@@ -550,6 +566,64 @@ class PostgresState(StateStore):
         self._flush()
         return self._do(prune)
 
+    def retain(self, keep_runs: int, keep_days: float, log_dir: str) -> int:
+        """History retention, as the local store's, and what the coordinator's own tables no longer need.
+
+        In one transaction: runs beyond the newest `keep_runs` or older than `keep_days` (never one
+        whose process is live) with their attempts; released claims that no live process's plan
+        can need (released before the oldest live plan, and at least PLANNING_MARGIN ago); the
+        claims of processes whose lease ran out as long ago, then those owner rows; the resource
+        rows and asks of processes whose lease ran out. The logs of tasks no kept attempt
+        explains are deleted on this host (each host keeps its own logs).
+        """
+        self._flush()
+        me = self.host
+        margin = PLANNING_MARGIN
+
+        def retain(cursor):
+            through = None
+            if keep_runs:
+                cursor.execute("SELECT id FROM flow_runs ORDER BY id DESC LIMIT 1 OFFSET %s", (keep_runs,))
+                row = cursor.fetchone()
+                through = row[0] if row else None
+            if keep_days:
+                cursor.execute("SELECT max(id) FROM flow_runs WHERE started < %s", (time.time() - keep_days * 86400,))
+                row = cursor.fetchone()
+                if row[0] is not None:
+                    through = max(through or 0, row[0])
+            stale = []
+            removed = 0
+            if through is not None:
+                cursor.execute("SELECT min(id) FROM flow_runs r WHERE " + _LIVE.format("r.owner"))
+                live = cursor.fetchone()[0]
+                if live is not None:
+                    through = min(through, live - 1)
+                cursor.execute("SELECT DISTINCT rule, task_id FROM flow_attempts old WHERE run_id <= %(t)s"
+                               " AND host = %(host)s AND NOT EXISTS (SELECT 1 FROM flow_attempts kept"
+                               " WHERE kept.task_id = old.task_id AND kept.run_id > %(t)s)", {"t": through, "host": me})
+                stale = cursor.fetchall()
+                cursor.execute("DELETE FROM flow_attempts WHERE run_id <= %s", (through,))
+                cursor.execute("DELETE FROM flow_running WHERE run_id <= %s", (through,))
+                cursor.execute("DELETE FROM flow_runs WHERE id <= %s", (through,))
+                removed = cursor.rowcount
+            cursor.execute(
+                "WITH horizon AS (SELECT least(now() - %(margin)s * interval '1 second',"
+                " (SELECT min(planned) FROM flow_owners WHERE expires > now())) AS t)"
+                " DELETE FROM flow_claims c USING horizon h WHERE c.owner IS NULL AND c.released < h.t;"
+                "WITH horizon AS (SELECT least(now() - %(margin)s * interval '1 second',"
+                " (SELECT min(planned) FROM flow_owners WHERE expires > now())) AS t)"
+                " DELETE FROM flow_claims c USING flow_owners o, horizon h"
+                " WHERE c.owner = o.owner AND o.expires < h.t;"
+                "DELETE FROM flow_owners o WHERE o.expires < now() - %(margin)s * interval '1 second'"
+                " AND NOT EXISTS (SELECT 1 FROM flow_claims c WHERE c.owner = o.owner);"
+                "DELETE FROM flow_resources f WHERE NOT " + _LIVE.format("f.owner") + ";"
+                "DELETE FROM flow_resource_asks a WHERE NOT " + _LIVE.format("a.owner"), {"margin": margin})
+            return removed, stale
+
+        removed, stale = self._do(retain)
+        remove_task_logs(log_dir, stale)
+        return removed
+
     def close(self) -> None:
         """Write what is buffered, release every claim, resource and the lease; one try (the build is over)."""
         renewer, self._renewer = self._renewer, None
@@ -568,7 +642,8 @@ class PostgresState(StateStore):
                     self._do(lambda cursor: (
                         cursor.execute("DELETE FROM flow_resources WHERE owner = %s", (owner,)),
                         cursor.execute("DELETE FROM flow_resource_asks WHERE owner = %s", (owner,)),
-                        cursor.execute("UPDATE flow_claims SET owner = NULL WHERE owner = %s", (owner,)),
+                        cursor.execute("UPDATE flow_claims SET owner = NULL, released = now() WHERE owner = %s",
+                                       (owner,)),
                         cursor.execute("DELETE FROM flow_owners WHERE owner = %s", (owner,))))
         finally:
             # once only: what could not be written is lost, and the lease runs out by itself
@@ -705,9 +780,11 @@ class _Renewer(threading.Thread):
 
 
 def _ensure_schema(conn) -> None:
-    """Create the tables on first use; under an advisory lock, so processes starting together do it once."""
+    """Create (or bring up to date) the tables on first use; under an advisory lock, so processes starting together
+    do it once."""
     with conn.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (_LAST_TABLE,))
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+                       " AND attname = %s AND NOT attisdropped)", _NEWEST)
         if cursor.fetchone()[0]:
             conn.commit()
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..history import FILE_NAME, History
-from . import StateStore
+from . import StateStore, remove_task_logs
 
 
 class LocalState(StateStore):
@@ -73,21 +73,7 @@ class LocalState(StateStore):
     def retain(self, keep_runs: int, keep_days: float, log_dir: str) -> int:
         """History retention: the history's rows in one transaction, then the logs of tasks no kept run attempted."""
         removed, stale = self.history.retain(keep_runs, keep_days)
-        if stale:
-            from ..executor import log_file
-
-            rules = set()
-            for rule, task_id in stale:
-                rules.add(rule)
-                try:
-                    os.unlink(log_file(log_dir, rule, task_id))
-                except FileNotFoundError:  # a task that printed nothing and succeeded has no log
-                    pass
-            for rule in rules:
-                try:
-                    os.rmdir(os.path.join(log_dir, rule))  # only when its last log went
-                except OSError:
-                    pass
+        remove_task_logs(log_dir, stale)
         return removed
 
     def mean_durations(self, rules: list) -> dict:

@@ -280,3 +280,64 @@ def test_refused_tasks_are_asked_about_in_batches_longest_refused_first(stores, 
     assert not b.try_lock("k1") and not b.try_lock("k3")  # k1 and k2 were asked about: still held
     clock.now += REFRESH_SECONDS
     assert b.try_lock("k3")  # its turn came
+
+
+def rows(store: PostgresState, sql: str) -> list:
+    def read(cursor):
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+    return store._do(read)
+
+
+def keys(store: PostgresState) -> set:
+    return {key for (key,) in rows(store, "SELECT key FROM flow_claims")}
+
+
+def test_retention_deletes_released_claims_only_once_no_live_plan_can_need_them(stores):
+    a, b = stores(), stores()
+    for day in (1, 2, 3):
+        assert a.try_lock(f"/data/out/day_{day}.txt")
+        a.unlock(f"/data/out/day_{day}.txt")
+    a._flush()
+    assert b.try_lock("/data/out/day_9.txt")  # b is a live process whose plan is from now
+    # day_1 was released two hours ago, before any live plan: nothing can need its row
+    a._do(lambda cursor: cursor.execute("UPDATE flow_claims SET released = now() - interval '2 hours'"
+                                        " WHERE key = '/data/out/day_1.txt'"))
+    # day_2 too, but b planned three hours ago and may still hold day_2 as missing
+    a._do(lambda cursor: cursor.execute("UPDATE flow_claims SET released = now() - interval '2 hours'"
+                                        " WHERE key = '/data/out/day_2.txt'"))
+    # day_3 was released a moment ago: a process still planning may need it (not registered yet)
+    b._do(lambda cursor: cursor.execute("UPDATE flow_owners SET planned = now() - interval '3 hours'"
+                                        " WHERE owner = %s", (b.owner,)))
+    b.retain(0, 0, "/nonexistent")
+    assert keys(b) == {f"/data/out/day_{day}.txt" for day in (1, 2, 3, 9)}  # b's old plan keeps day_1 and day_2
+    b._do(lambda cursor: cursor.execute("UPDATE flow_owners SET planned = now() - interval '1 hour'"
+                                        " WHERE owner = %s", (b.owner,)))
+    a.retain(0, 0, "/nonexistent")
+    assert keys(a) == {f"/data/out/day_{day}.txt" for day in (3, 9)}
+    # a claim taken over from such a row's task is fresh again: the output was there when every live plan was made
+    assert a.try_lock("/data/out/day_1.txt") and not a.taken_over("/data/out/day_1.txt")
+
+
+def test_retention_deletes_what_dead_processes_left_and_runs_past_the_limit(stores):
+    dead, live = stores(), stores()
+    assert dead.try_lock("/data/out/day_1.txt")
+    assert dead.try_take_resources("t1", {"postgres": 1}, {"postgres": 1})
+    run_ids = [live.start_run("flow build", ["t"]) for _ in range(3)]
+    for run_id in run_ids:
+        live.record(run_id, Task(1), "done", 1, time.time(), 0.1)
+        live.finish_run(run_id, "success", {"done": 1})
+    dead_owner = dead.owner
+    kill(dead)
+    live._do(lambda cursor: cursor.execute("UPDATE flow_owners SET expires = now() - interval '2 hours'"
+                                           " WHERE owner = %s", (dead_owner,)))
+    assert live.try_lock("/data/out/day_2.txt")  # registers live anew; its plan is from now
+    assert live.retain(2, 0, "/nonexistent") == 1
+    assert keys(live) == {"/data/out/day_2.txt"}
+    assert rows(live, "SELECT count(*) FROM flow_resources") == [(0,)]
+    assert rows(live, "SELECT count(*) FROM flow_resource_asks") == [(0,)]
+    owners = {owner for (owner,) in rows(live, "SELECT owner FROM flow_owners")}
+    assert owners == {live.owner} and dead_owner not in owners
+    assert [run["id"] for run in live.recent_runs()] == run_ids[:0:-1]
+    assert rows(live, "SELECT count(*) FROM flow_attempts") == [(2,)]

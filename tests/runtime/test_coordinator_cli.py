@@ -5,6 +5,7 @@ hosts would be), writing into one shared output directory. Every action appends 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import textwrap
@@ -12,6 +13,7 @@ import textwrap
 import psycopg2
 import pytest
 
+from tests.runtime.test_notify_cli import http_server  # noqa: F401 - a fixture
 from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, flow, start_flow, wait_for
 
 ACTIONS = SHARED_NOTES + '''
@@ -206,6 +208,30 @@ def test_a_coordinator_restart_stops_the_build_in_one_line_and_the_rerun_complet
     assert lines(hosts.shared, "runs") == collections.Counter({f"held(2012-04-0{d})": 1 for d in range(1, 7)})
 
 
+def test_a_lost_coordinator_sends_the_builds_failure_notification(hosts, own_server, monkeypatch, http_server):  # noqa: F811
+    url, bodies = http_server
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "2")
+    project = hosts(1)
+    with open(os.path.join(project, "flow.toml"), "w") as settings:
+        settings.write(f'[notify]\nwebhook.url = "{url}/flow"\n')
+    build = start_flow(project, "build", "-j", "4", "six")
+    wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
+    own_server.pause()
+    with open(os.path.join(hosts.shared, "release"), "w"):
+        pass  # the four end; the next claim finds the coordinator gone
+    code, out, err = finish(build)
+    own_server.resume()
+    assert code == 1, out + err
+    assert len(bodies) == 1, err
+    payload = bodies[0][2]
+    assert payload["event"] == "failure" and payload["exit_code"] == 1
+    assert payload["error"].startswith("the coordinator postgresql://flow:***@127.0.0.1:")
+    assert "cannot be reached" in payload["error"] and "run the build again" in payload["error"]
+    assert payload["text"].splitlines()[1] == f"- stopped: {payload['error']}"
+    assert "flow-test-secret" not in json.dumps(payload)
+
+
 def test_a_coordinator_restart_within_the_wait_is_ridden_out(hosts, own_server, monkeypatch):
     monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
     monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "120")
@@ -246,3 +272,75 @@ def test_processes_sharing_s3_outputs_run_each_task_once(hosts, s3_server, s3_bu
     assert len(ran) == 31 and set(ran.values()) == {1}, ran
     listed = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="days/")
     assert listed["KeyCount"] == 31
+
+
+def test_builds_keep_the_coordinator_s_tables_from_growing(hosts, pg_dsn):
+    project = hosts(0)
+    with open(os.path.join(project, "flow.toml"), "w") as settings:
+        settings.write("[history]\nkeep_runs = 1\n")
+    first = flow(project, "build", "-j", "2", "quarter")
+    assert first.returncode == 0, first.stdout + first.stderr
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM flow_claims WHERE owner IS NULL")
+            assert cursor.fetchone()[0] == QUARTER_TASKS  # released; kept while a plan might need them
+            # as if the first build had ended two hours ago
+            cursor.execute("UPDATE flow_claims SET released = now() - interval '2 hours'")
+        for name in ("day_2012-02-10.txt", "month_2012-02.txt"):
+            os.unlink(os.path.join(hosts.shared, "out", name))
+        second = flow(project, "build", "quarter")
+        assert second.returncode == 0, second.stdout + second.stderr
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT key FROM flow_claims ORDER BY key")
+            assert [os.path.basename(key) for (key,) in cursor.fetchall()] == [
+                "day_2012-02-10.txt", "month_2012-02.txt"]  # what the second build ran
+            cursor.execute("SELECT count(*) FROM flow_runs")
+            assert cursor.fetchone()[0] == 1
+            cursor.execute("SELECT count(*) FROM flow_owners")
+            assert cursor.fetchone()[0] == 0  # both processes ended and said goodbye
+    finally:
+        conn.close()
+    log = flow(project, "log")
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count("flow build quarter") == 1, log.stdout
+
+
+def test_a_coordinator_made_by_an_older_flow_gets_the_new_columns(hosts, pg_dsn):
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:  # the tables as flow 0.3 made them, with a released claim
+            cursor.execute("CREATE TABLE flow_owners (owner text PRIMARY KEY, host text, pid integer, run_id bigint,"
+                           " started timestamptz NOT NULL DEFAULT now(), expires timestamptz NOT NULL);"
+                           "CREATE TABLE flow_claims (key text PRIMARY KEY, owner text,"
+                           " claimed_at timestamptz NOT NULL DEFAULT now());"
+                           "CREATE TABLE flow_resource_asks (resource text, owner text, priority integer NOT NULL,"
+                           " waiting boolean NOT NULL, asked timestamptz NOT NULL DEFAULT now(),"
+                           " PRIMARY KEY (resource, owner));"
+                           "INSERT INTO flow_claims (key, owner) VALUES ('elsewhere', NULL)")
+        project = hosts(0)
+        build = flow(project, "build", "quarter")
+        assert build.returncode == 0, build.stdout + build.stderr
+        assert len(lines(hosts.shared, "runs")) == QUARTER_TASKS
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM flow_claims WHERE released IS NOT NULL")
+            assert cursor.fetchone()[0] == QUARTER_TASKS + 1
+    finally:
+        conn.close()
+
+
+def test_log_and_status_say_at_once_that_the_coordinator_cannot_be_reached(hosts, monkeypatch):
+    # a build would wait an hour for it to come back; commands that only read do not wait
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", "postgresql://flow:hunter2secret@127.0.0.1:1/flow")
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "3600")
+    project = hosts(0)
+    log = flow(project, "log", timeout=120)
+    assert log.returncode == 1, log.stdout + log.stderr
+    assert log.stderr.startswith("error: the coordinator postgresql://flow:***@127.0.0.1:1/flow cannot be reached")
+    assert len(log.stderr.splitlines()) == 1 and "hunter2secret" not in log.stderr
+    status = flow(project, "status", "quarter", timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stderr.startswith("warning: the coordinator postgresql://flow:***@127.0.0.1:1/flow cannot be")
+    assert "month(2012-01)  [missing]" in status.stdout

@@ -163,3 +163,17 @@ def test_the_executor_waits_for_the_store_without_spinning_then_runs_everything(
     # then one ask per task; while this build's own count was full it never asked the store at all
     assert store.asks == 3 + 2 + 3
     assert store.most == {"postgres": 1} and store.held == {}
+
+
+def test_a_higher_priority_parked_later_is_handed_back_first():
+    holder = Unit("holder", [("db", 1)])
+    early, later, urgent = (Unit(name, [("db", 1)], "q") for name in ("early", "later", "urgent"))
+    pool = ResourcePool({"db": 1}, priority={urgent: 10, early: 1, later: 1})
+    assert pool.take(holder)
+    assert not pool.take(early) and not pool.take(later) and not pool.take(urgent)  # urgent became ready last
+    pool.give_back(holder)
+    assert pool.retry(1) == [urgent]
+    pool.give_back(urgent)
+    assert pool.retry(1) == [early]  # equal priorities: the longest waiting
+    pool.give_back(early)
+    assert pool.retry(1) == [later]
