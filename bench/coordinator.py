@@ -2,12 +2,15 @@
 """What a coordinator costs: claims and releases per task in-process, and a backfill with and without one.
 
 Usage: python bench/coordinator.py [--tasks 10000] [--jobs 2] [--processes 1 ...] [--wait SECONDS] [--url URL]
+       [--skip-store] [--skip-backfill]
 
 Without --url (or FLOW_TEST_DATABASE_URL) it starts a throwaway PostgreSQL with tests/pg.py on this
 machine, which is what "the local database" means below. Two figures:
 
 1. store: claim + release of TASKS keys through `PostgresState` (what the executor does per task:
-   one try_lock, one unlock, the releases written in batches) beside `LocalState`'s fcntl locks.
+   one try_lock, one unlock, the releases written in batches) beside `LocalState`'s fcntl locks;
+   then the same with the claims taken 256 at a time (`claim_ahead`, as the executor does for the
+   rounds of a quick rule's tasks).
 2. backfill: a cold `flow build -j JOBS` of TASKS independent tasks (each writes a small file,
    after sleeping --wait seconds as an I/O-bound task would), through the real CLI, without a
    coordinator (local locks) and with one, for each P of --processes: P `flow build` processes in
@@ -72,6 +75,23 @@ def store_costs(url: str, tasks: int) -> dict:
             store._flush()  # what the executor's tick does once a second
     store._flush()
     figures["coordinator"] = time.perf_counter() - started
+    store.close()
+    # as the executor claims a quick rule's tasks: a round of up to 256 in one statement (claim_ahead)
+    store = PostgresState(url)
+    store.try_lock("warm-up 2")
+    store.unlock("warm-up 2")
+    keys = [key + ".ahead" for key in keys]
+    started = time.perf_counter()
+    for first in range(0, tasks, 256):
+        round_keys = keys[first:first + 256]
+        store.claim_ahead(round_keys)
+        for key in round_keys:
+            store.try_lock(key)
+            store.unlock(key)
+        if (first // 256) % 4 == 3:
+            store._flush()
+    store._flush()
+    figures["coordinator, 256 a round"] = time.perf_counter() - started
     store.close()
     return figures
 
@@ -161,6 +181,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1])
     parser.add_argument("--wait", type=float, default=0.0, help="seconds each task sleeps (0: none)")
     parser.add_argument("--skip-store", action="store_true", help="only the backfills")
+    parser.add_argument("--skip-backfill", action="store_true", help="only the store's figures")
     parser.add_argument("--url", default=os.environ.get("FLOW_TEST_DATABASE_URL"))
     args = parser.parse_args()
     server = None
@@ -176,10 +197,12 @@ def main() -> None:
             costs = store_costs(fresh_database(url), args.tasks)
             print(f"store, {args.tasks:,} claims + releases:")
             for name, seconds in costs.items():
-                print(f"  {name:12} {seconds:7.2f} s  {seconds / args.tasks * 1e6:7.0f} us/task")
+                print(f"  {name:26} {seconds:7.2f} s  {seconds / args.tasks * 1e6:7.0f} us/task")
             print("retention at the end of a build (PostgresState.retain):")
             for name, seconds in retention_costs(fresh_database(url), args.tasks).items():
                 print(f"  {name:30} {seconds * 1000:8.1f} ms")
+        if args.skip_backfill:
+            return
         base = tempfile.mkdtemp(prefix="flow-coord-bench-")
         try:
             local = backfill(os.path.join(base, "local"), args.tasks, args.jobs, 1, None, args.wait)

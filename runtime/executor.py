@@ -16,6 +16,8 @@ from .runners import Job, Runners
 RETRY_BASE_DELAY = float(os.environ.get("FLOW_RETRY_DELAY", "1.0"))
 RETRY_MAX_DELAY = 60.0
 LOCK_POLL = 0.2
+# At most this many tasks are claimed ahead from a coordinator in one round trip (two messages of a quick rule).
+CLAIM_AHEAD = 512
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,()=+-]")
 
@@ -83,6 +85,8 @@ class Executor:
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
         self._log_dirs: dict = {}  # rule -> its log directory, with the separator
+        # a coordinator's claims cost a round trip each: the tasks of a round are claimed in one
+        self._claims_ahead = state is not None and state.shared
         self._starts: list = []  # TaskEvents of attempts submitted since the last flush, told in one call
 
     # ------------------------------------------------------------------ main loop
@@ -158,6 +162,8 @@ class Executor:
         # (filling once per wake-up sent every message to an idle worker: the two took turns).
         while True:
             started = False
+            if self._claims_ahead and plan.has_ready():
+                self._claim_ahead()
             while plan.has_ready():
                 if self._capacity() <= 0:  # every slot is busy: a task may still wait behind a quick one
                     task = plan.peek()
@@ -172,6 +178,33 @@ class Executor:
                 runner.flush()
             if not started:
                 break
+
+    def _claim_ahead(self) -> None:
+        """Claim, in one round trip to a coordinator, the tasks this round will start.
+
+        As many as the free slots take (a quick rule's message each: up to hundreds), or, when every
+        slot is busy, one message queued behind a quick one; never more, since a task claimed here
+        waits for this process and another process could have run it.
+        """
+        plan = self.plan
+        first = plan.peek()
+        runner = self._runner_of(first)
+        per_slot = runner.message_size(first) if runner is not None else 1
+        capacity = self._capacity()
+        if capacity > 0:
+            count = capacity * per_slot
+        elif per_slot > 1 and runner.can_queue(first):
+            count = per_slot
+        else:
+            return
+        if count < 2:
+            return  # one claim: try_lock's own round trip
+        targets = self.targets
+        keys = []
+        for unit in plan.first_ready(min(count, CLAIM_AHEAD)):
+            for task in unit.members if unit.__class__ is Batch else (unit,):
+                keys.append(targets.of(task).lock_key(task))
+        self.state.claim_ahead(keys)
 
     def _try_start(self, task, has_resources: bool = False) -> None:
         """Take the task's resources and lock, check nobody finished it meanwhile, then start its first attempt."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 
 class Plan:
@@ -81,6 +82,15 @@ class Plan:
     def peek(self):
         """The task next_ready would give, without taking it."""
         return self._ready[0]
+
+    def first_ready(self, count: int) -> list:
+        """The next `count` tasks next_ready would give (fewer when fewer are ready), without taking them."""
+        ready = self._ready
+        if self._stopped or not ready:
+            return []
+        if ready.__class__ is deque:
+            return list(islice(ready, count))
+        return ready.first(count)
 
     def has_ready(self) -> bool:
         return bool(self._ready) and not self._stopped

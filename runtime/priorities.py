@@ -74,6 +74,10 @@ class ReadyByPriority:
             raise IndexError("only the first ready unit can be seen")
         return self._heap[0][2]
 
+    def first(self, count: int) -> list:
+        """The next `count` units popleft would give, left in place."""
+        return [entry[2] for entry in heapq.nsmallest(count, self._heap)]
+
     def __len__(self) -> int:
         return len(self._heap)
 

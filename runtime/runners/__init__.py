@@ -72,6 +72,10 @@ class Runner:
         """Whether one more job (of `task`, when given) may wait behind a running one although every slot is taken."""
         return False
 
+    def message_size(self, task) -> int:
+        """How many jobs of `task`'s rule one slot may start at once (a worker's message of quick jobs); 1 here."""
+        return 1
+
     def submit(self, job: Job, task, queue: bool = False):
         """Start an attempt (or, with `queue`, let it wait behind a running one); return a handle or None.
 

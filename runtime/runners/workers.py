@@ -120,6 +120,9 @@ class WorkerPool(Runner):
         self._slot_for = task
         return slot is not None
 
+    def message_size(self, task) -> int:
+        return 1 if task.info.node.timeout else self._message_size(task.info.name)  # a timed job travels alone
+
     def _message_size(self, rule: str) -> int:
         """How many jobs of a rule one message may carry (1 for a rule not known to be quick)."""
         size = self._sizes.get(rule)

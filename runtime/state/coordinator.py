@@ -14,7 +14,8 @@ time is the database's clock, so hosts need not agree on the time. Resources are
 holder's lease too; each take also records the priority this process asks at, so a lower priority
 elsewhere waits for it.
 
-Round trips: one per task claimed (a single INSERT ... ON CONFLICT), none for a task another
+Round trips: one per round of tasks the executor is about to start (`claim_ahead`: a single
+INSERT ... ON CONFLICT for all of them; one per task when tasks start one at a time), none for a task another
 process holds until the next poll (one query for every refused task, twice a second), and
 releases, attempts and running rows written together in one transaction, once a second or per
 5,000 rows like the local history, or within a quarter second of a release (others may wait for it).
@@ -117,6 +118,12 @@ _OUTRANKED = (
     " AND a.owner <> %(owner)s AND a.priority > %(priority)s AND " + _LIVE.format("a.owner")
     + " AND (a.waiting OR (a.asked > now() - %(recent)s * interval '1 second' AND NOT EXISTS"
     " (SELECT 1 FROM flow_resources h WHERE h.resource = a.resource AND h.owner = a.owner)))")
+# Many claims in one statement, in key order so that two processes claiming overlapping sets take
+# the rows' locks in the same order and never deadlock.
+_CLAIM_MANY = ("INSERT INTO flow_claims AS c (key, owner) SELECT k, %(owner)s FROM unnest(%(keys)s::text[]) AS k"
+               " ORDER BY k ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, claimed_at = now()"
+               " WHERE c.owner IS NULL OR c.owner = EXCLUDED.owner OR NOT " + _LIVE.format("c.owner")
+               + " RETURNING c.key, xmax = 0")
 _PREPARE_CLAIM = "PREPARE flow_claim (text, text) AS " + _CLAIM.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _HELD_ELSEWHERE = ("SELECT c.key FROM flow_claims c WHERE c.key = ANY(%s) AND c.owner <> %s AND "
                    + _LIVE.format("c.owner"))
@@ -334,6 +341,34 @@ class PostgresState(StateStore):
         self._refused[key] = None
         self._free.discard(key)
         return False
+
+    def claim_ahead(self, keys: list) -> None:
+        """Claim, in one round trip, the tasks the executor is about to try; try_lock then answers from memory.
+
+        Keys held already or refused lately are left out (try_lock asks about those on its own schedule);
+        a key claimed here and never tried is released with the others when the build ends.
+        """
+        held, refused = self._held, self._refused
+        wanted = sorted({key for key in keys if key not in held and key not in refused})
+        if len(wanted) < 2:
+            return  # one claim: try_lock's own statement costs the same
+        owner = self._ensure_owner()
+
+        def claim(cursor):
+            cursor.execute(_CLAIM_MANY, {"owner": owner, "keys": wanted})
+            return cursor.fetchall()
+
+        claimed = set()
+        for key, fresh in self._do(claim, single=True):
+            claimed.add(key)
+            held[key] = owner
+            if not fresh:
+                self._taken_over.add(key)
+            self._free.discard(key)
+        for key in wanted:
+            if key not in claimed:
+                refused[key] = None
+                self._free.discard(key)
 
     def _refresh(self) -> None:
         """Ask once which refused tasks are still held by a live process; the others may be claimed.

@@ -341,3 +341,25 @@ def test_retention_deletes_what_dead_processes_left_and_runs_past_the_limit(stor
     assert owners == {live.owner} and dead_owner not in owners
     assert [run["id"] for run in live.recent_runs()] == run_ids[:0:-1]
     assert rows(live, "SELECT count(*) FROM flow_attempts") == [(2,)]
+
+
+def test_tasks_about_to_start_are_claimed_in_one_round_trip(stores, monkeypatch):
+    clock = Clock()
+    a, b = stores(clock=clock), stores()
+    assert b.try_lock("k2")  # another process holds k2
+    assert b.try_lock("k5")
+    b.unlock("k5")
+    b._flush()  # k5 was b's: whoever claims it next must check its output again
+    assert a.try_lock("warm-up")  # a's owner row, once per process
+    statements = []
+    real_do = a._do
+    monkeypatch.setattr(a, "_do", lambda work, **options: statements.append(work) or real_do(work, **options))
+    a.claim_ahead(["k1", "k2", "k3", "k4", "k5", "k1"])
+    assert len(statements) == 1
+    assert all(a.try_lock(key) for key in ("k1", "k3", "k4", "k5")) and len(statements) == 1  # from memory
+    assert a.taken_over("k5") and not a.taken_over("k1")
+    assert not a.try_lock("k2")  # refused: b holds it
+    b.unlock("k2")
+    b._flush()
+    clock.now += REFRESH_SECONDS
+    assert a.try_lock("k2")  # asked again once it is free
