@@ -185,16 +185,21 @@ def own_server():
     server.stop()
 
 
-def test_a_coordinator_restart_stops_the_build_in_one_line_and_the_rerun_completes(hosts, own_server, monkeypatch):
-    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
-    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "2")
-    project = hosts(1)
+def build_losing_its_coordinator(hosts, own_server, project: str) -> tuple:
+    """`flow build six` in `project`, its coordinator stopped while four tasks run; (exit code, stdout, stderr)."""
     build = start_flow(project, "build", "-j", "4", "six")
     wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
     own_server.pause()
     with open(os.path.join(hosts.shared, "release"), "w"):
         pass  # the four end; the next claim finds the coordinator gone
-    code, out, err = finish(build)
+    return finish(build)
+
+
+def test_a_coordinator_restart_stops_the_build_in_one_line_and_the_rerun_completes(hosts, own_server, monkeypatch):
+    monkeypatch.setenv("FLOW_COORDINATOR_URL", own_server.url)
+    monkeypatch.setenv("FLOW_COORDINATOR_WAIT", "2")
+    project = hosts(1)
+    code, out, err = build_losing_its_coordinator(hosts, own_server, project)
     assert code == 1, out + err
     problems = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(problems) == 1, err
@@ -215,12 +220,7 @@ def test_a_lost_coordinator_sends_the_builds_failure_notification(hosts, own_ser
     project = hosts(1)
     with open(os.path.join(project, "flow.toml"), "w") as settings:
         settings.write(f'[notify]\nwebhook.url = "{url}/flow"\n')
-    build = start_flow(project, "build", "-j", "4", "six")
-    wait_for(lambda: len(lines(hosts.shared, "started")) == 4, "four held tasks to start")
-    own_server.pause()
-    with open(os.path.join(hosts.shared, "release"), "w"):
-        pass  # the four end; the next claim finds the coordinator gone
-    code, out, err = finish(build)
+    code, out, err = build_losing_its_coordinator(hosts, own_server, project)
     own_server.resume()
     assert code == 1, out + err
     assert len(bodies) == 1, err
