@@ -512,21 +512,24 @@ def _months_from(start: _dt.date, stop: _dt.date) -> list:
     last = stop.year * 12 + stop.month - 1
     if last >= _dt.MAXYEAR * 12 + 11:  # December 9999 ends past the calendar: shift says so
         return [month(index // 12, index % 12 + 1) for index in range(first, last + 1)]
-    date = _dt.date
     result = []
     add = result.append
     begin = start
     first_year, last_year = start.year, stop.year
     for y in range(first_year, last_year + 1):
         prefix = f"{y:04d}-"  # each name written here, where its year is known: every month's name is asked for
+        # each end is the start plus the month's length (a third of the cost of a date made from its parts)
+        lengths = _LEAP_MONTH_LENGTHS if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else _MONTH_LENGTHS
         for m in range(start.month - 1 if y == first_year else 0, stop.month if y == last_year else 12):
-            end = date(y + 1, 1, 1) if m == 11 else date(y, m + 2, 1)
+            end = begin + lengths[m]
             add(Interval("month", begin, end, prefix + _MONTH_NUMBERS[m]))
             begin = end
     return result
 
 
 _MONTH_NUMBERS = tuple(f"{m:02d}" for m in range(1, 13))
+_MONTH_LENGTHS = tuple(_dt.timedelta(days=n) for n in (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31))
+_LEAP_MONTH_LENGTHS = _MONTH_LENGTHS[:1] + (_dt.timedelta(days=29),) + _MONTH_LENGTHS[2:]
 
 
 def interval_containing(kind: str, d: _dt.date) -> Interval:
