@@ -53,7 +53,7 @@ class Listener:
         pass
 
     def tasks_started(self, events: list) -> None:
-        """Several starts at once (the jobs of one message to a worker), in order; one call each unless overridden."""
+        """Several starts at once (the jobs of one message), in order; one call per event unless overridden."""
         for event in events:
             self.task_started(event)
 
