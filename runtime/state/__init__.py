@@ -1,7 +1,7 @@
 """Where a project's shared state lives: the history of runs and attempts, and the per-task locks.
 
 `StateStore` is the interface the executor and the commands use; `LocalState` (local.py: SQLite
-history in `.flow/history.sqlite`, fcntl byte-range locks in `.flow/locks`) is the first
+history in `.flow/history.sqlite`, fcntl byte-range locks in `.flow/task-locks/`) is the first
 implementation, for flow processes on one host; `PostgresState` (coordinator.py: claims with
 leases, resources and history in one PostgreSQL database) is shared by flow processes on many
 hosts. `open_state(flow_dir, coordinator)` picks the store.

@@ -9,12 +9,12 @@ from . import StateStore, remove_task_logs
 
 
 class LocalState(StateStore):
-    """`.flow/history.sqlite` and `.flow/locks` of one project; shared by the flow processes of one host."""
+    """`.flow/history.sqlite` and `.flow/task-locks/` of one project; shared by the flow processes of one host."""
 
     def __init__(self, flow_dir: str):
         self.flow_dir = flow_dir
         self.history = History(flow_dir)
-        self._locks = None  # opened on the first lock: reading history never creates .flow/locks
+        self._locks = None  # opened on the first lock: reading history never creates .flow/task-locks
 
     def exists(self) -> bool:
         """Whether any history has been written (flow log says so when none has)."""
