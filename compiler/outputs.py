@@ -31,14 +31,14 @@ REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs")
 MAX_NAME_BYTES = 220
 MAX_PATH_BYTES = 4000  # PATH_MAX is 4096 on Linux, with the same room for the temporary
 
-# A value in a file or directory output is one name: it may not add or climb a directory,
-# end a line, or vanish. URL outputs (s3://bucket/prefix/{date}.tsv) also keep their query and
-# fragment characters out, so the key stays under the prefix the pattern names.
 # The longest text of a value that prints as ASCII of a bounded length (years have 4 digits).
 _TEXT_LENGTHS = {t.FORMATTERS["date"]: 10, t.FORMATTERS["hour"]: 13, t.FORMATTERS["minute"]: 15}
 # The plain placeholders' converters print no "/" (a str value holding one is refused: E803).
 _NO_SLASH = tuple(t.FORMATTERS.values())
 
+# A value in a file or directory output is one name: it may not add or climb a directory,
+# end a line, or vanish. URL outputs (s3://bucket/prefix/{date}.tsv) also keep their query and
+# fragment characters out, so the key stays under the prefix the pattern names.
 _BAD_IN_PATH = re.compile(r"[/\x00-\x1f\x7f]|\A\.{0,2}\Z")
 _BAD_IN_URL = re.compile(r"[/\x00-\x1f\x7f?#%\\]|\A\.{0,2}\Z")
 _BAD_IN_TABLE = re.compile(r"[\x00-\x1f\x7f]|\A\Z")
