@@ -243,7 +243,6 @@ class TaskFactory:
             out.append(task)
         return out
 
-
     def _tasks_of_rule(self, rule_name: str, values_list: list) -> Optional[list]:
         """_tasks_of for calls of one rule whose values are its keys, made in C when none or all of the tasks
         exist (an aggregate's days are all new, or all known from a neighbour); None: take the general way."""

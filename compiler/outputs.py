@@ -31,12 +31,14 @@ REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs")
 MAX_NAME_BYTES = 220
 MAX_PATH_BYTES = 4000  # PATH_MAX is 4096 on Linux, with the same room for the temporary
 
+# The longest text of a value that prints as ASCII of a bounded length (years have 4 digits).
+_TEXT_LENGTHS = {t.FORMATTERS["date"]: 10, t.FORMATTERS["hour"]: 13, t.FORMATTERS["minute"]: 15}
+# The plain placeholders' converters print no "/" (a str value holding one is refused: E803).
+_NO_SLASH = tuple(t.FORMATTERS.values())
+
 # A value in a file or directory output is one name: it may not add or climb a directory,
 # end a line, or vanish. URL outputs (s3://bucket/prefix/{date}.tsv) also keep their query and
 # fragment characters out, so the key stays under the prefix the pattern names.
-# The longest text of a value that prints as ASCII of a bounded length (years have 4 digits).
-_TEXT_LENGTHS = {t.FORMATTERS["date"]: 10, t.FORMATTERS["hour"]: 13, t.FORMATTERS["minute"]: 15}
-
 _BAD_IN_PATH = re.compile(r"[/\x00-\x1f\x7f]|\A\.{0,2}\Z")
 _BAD_IN_URL = re.compile(r"[/\x00-\x1f\x7f?#%\\]|\A\.{0,2}\Z")
 _BAD_IN_TABLE = re.compile(r"[\x00-\x1f\x7f]|\A\Z")
@@ -92,6 +94,18 @@ class OutputPattern:
         if (len(location) > MAX_NAME_BYTES // 4 or not location.isascii()) and self.kind != "table":
             self._check_length(location)
         return location
+
+    @functools.cached_property
+    def directory(self) -> Optional[str]:
+        """The directory every location of the pattern is in ("" for none), when all its placeholders are in
+        the last name and print no "/" (a custom date format may), else None."""
+        parts = self.parts
+        first = next((i for i, part in enumerate(parts) if part.__class__ is int), len(parts))
+        if any("/" in part for part in parts[first:] if part.__class__ is str):
+            return None
+        if any(convert not in _NO_SLASH for _, convert in self.formatters):
+            return None
+        return "".join(parts[:first]).rpartition("/")[0]
 
     def format_all(self, values_list: list) -> list:
         """format() of each values tuple; a one-placeholder pattern's locations made in C (a backfill's days)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from itertools import islice
+from itertools import islice, repeat
 
 
 class Plan:
@@ -141,20 +141,25 @@ class Plan:
         return [t for t in self.to_run if t not in ended]
 
 
-def run_order(to_run, requirements) -> list:
+def run_order(to_run, requirements, closed: bool = False) -> list:
     """A valid order to run `to_run` in (requirements first), for dry runs; stable and linear.
 
     `requirements(task)` may answer None for a task without requirements. A requirement without
     requirements of its own is ordered where it is met, without a frame on the stack, and a task whose
     requirements are all such leaves not ordered yet is ordered with them in C: most tasks of a big
-    graph are leaves (a million-task dry run's days, 31 to each month).
+    graph are leaves (a million-task dry run's days, 31 to each month). `closed` says that every
+    requirement of a task to run is to run too (nothing is complete): the table of the tasks to
+    run is then not made first, a task not visited yet is one to order.
     """
-    visited = dict.fromkeys(to_run, False)  # the tasks to order (True once visited): one table, not two
+    # task -> True once visited; False (or, when closed, absent) for a task to order not visited yet
+    visited = {} if closed else dict.fromkeys(to_run, False)
+    pending = False if closed else None  # what visited.get answers for a task it does not hold
     order = []
     append = order.append
 
     def at_once(task, below) -> bool:
-        if any(map(requirements, below)) or list(map(visited.get, below)).count(False) != len(below):
+        if any(map(requirements, below)) or \
+                list(map(visited.get, below, repeat(pending))).count(False) != len(below):
             return False
         fresh = dict.fromkeys(below, True)
         if len(fresh) != len(below):  # a requirement listed twice: the general way orders it once
@@ -165,7 +170,7 @@ def run_order(to_run, requirements) -> list:
         return True
 
     for root in to_run:
-        if visited[root]:
+        if visited.get(root):
             continue
         visited[root] = True
         below = requirements(root)
@@ -178,7 +183,7 @@ def run_order(to_run, requirements) -> list:
         while stack:
             task, children = stack[-1]
             for child in children:
-                if visited.get(child) is False:
+                if visited.get(child, pending) is False:
                     visited[child] = True
                     below = requirements(child)
                     if not below:

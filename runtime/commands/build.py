@@ -371,7 +371,8 @@ def _dry_run(project, to_run, forced, finished, missing, stream, names, json_roo
 
     if json_roots is None:
         _show_clock(project, names, stream)
-    order = run_order(to_run, walked_requirements)  # every task to run was expanded by the walk
+    # every task to run was expanded by the walk; with nothing complete or missing, all it met are to run
+    order = run_order(to_run, walked_requirements, closed=not finished and not missing)
     reasons = _reasons(project, order, forced, finished)
     if json_roots is not None:
         from .jsonout import dry_run, write

@@ -211,13 +211,12 @@ class Targets:
         one pass per Target: a level of a million-task graph is mostly one rule's 938,000 days.
         """
         tasks = list(tasks)
-        names = list(map(_RULE_NAME, tasks))
         by_rule = self._by_rule
         target_of: dict = {}  # rule name -> its Target, in order of first appearance
-        for name in dict.fromkeys(names):
+        for name in dict.fromkeys(map(_RULE_NAME, tasks)):
             target = by_rule.get(name)
-            if target is None:
-                self.of(tasks[names.index(name)])  # keeps the rule's Target when its pattern fixes the place
+            if target is None:  # its first task: the rule's Target is kept when its pattern fixes the place
+                self.of(next(task for task in tasks if task.info.name == name))
                 target = by_rule.get(name)
                 if target is None:  # the place depends on the values: task by task
                     groups: dict = {}
@@ -228,6 +227,7 @@ class Targets:
         targets = list(dict.fromkeys(target_of.values()))
         if len(targets) == 1:
             return {targets[0]: tasks}
+        names = list(map(_RULE_NAME, tasks))
         return {target: list(compress(tasks, map({n for n, t in target_of.items() if t is target}.__contains__,
                                                   names)))
                 for target in targets}

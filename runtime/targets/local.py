@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from itertools import repeat
 from operator import attrgetter
 
 from . import Target
@@ -20,7 +19,7 @@ SCAN_THRESHOLD = 4096
 # (tmpfs counts 20 bytes per entry, ext4 and xfs 12 or more), and a scan is worth it only when
 # the outputs asked about are at least a fifth of them.
 BYTES_PER_ENTRY = 16
-_OUTPUT = attrgetter("output")
+_DIRECTORY = attrgetter("info.output.directory")
 
 
 class LocalTarget(Target):
@@ -53,17 +52,13 @@ class LocalTarget(Target):
         done = set()
         if not tasks:
             return done
-        outputs = list(map(_OUTPUT, tasks))
-        head = outputs[0].rpartition("/")[0]
-        cut = len(head) + 1 if head else 0
         by_dir: dict = {}
-        prefix = outputs[0][:cut]
-        if (all(map(str.startswith, outputs, repeat(prefix)))  # each in that directory, none deeper: found in C
-                and sum(map(str.count, outputs, repeat("/"))) == len(outputs) * prefix.count("/")):
-            by_dir[head] = tasks  # a rule's days
+        directories = set(map(_DIRECTORY, tasks))  # each pattern's, when it fixes one: no pass over outputs
+        if len(directories) == 1 and None not in directories:  # a rule's days, say
+            by_dir[directories.pop()] = tasks
         else:
-            for task, output in zip(tasks, outputs):
-                head = output.rpartition("/")[0]
+            for task in tasks:
+                head = task.output.rpartition("/")[0]
                 group = by_dir.get(head)
                 if group is None:
                     by_dir[head] = [task]

@@ -150,3 +150,31 @@ def test_clash_check_still_finds_clashes_through_the_index():
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.code == "E203"
     assert diagnostic.message == "outputs of 'r7' and 'other' can name the same file ('data/r7/x/2012-06-01.tsv')"
+
+
+def test_the_directory_a_pattern_fixes():
+    # completeness groups a rule's outputs by this directory without looking at each output
+    text = textwrap.dedent('''
+    rule day(date: date):
+        output: "data/streams_{date}.tsv"
+        python: m.f
+
+    rule here(n: int):
+        output: "{n}.tsv"
+        python: m.f
+
+    rule absolute(name: str):
+        output: "/srv/out/{name}.bin"
+        python: m.f
+
+    rule nested(date: date):
+        output: "data/{date:%Y/%m/%d}.tsv"
+        python: m.f
+
+    rule deeper(region: str, date: date):
+        output: "data/{region}/{date}.tsv"
+        python: m.f
+    ''')
+    rules = check(parse(text), text).rules
+    assert {name: info.output.directory for name, info in rules.items()} == {
+        "day": "data", "here": "", "absolute": "/srv/out", "nested": None, "deeper": None}

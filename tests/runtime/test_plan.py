@@ -131,3 +131,7 @@ def test_run_order_is_the_depth_first_order_whatever_the_shape():
 
     assert run_order(to_run, lambda t: edges.get(t)) == depth_first() == [
         "d1", "d2", "d3", "m1", "top1", "d4", "m2", "top2", "d5", "d6", "m3", "c3", "c2", "c1"]
+    # when every requirement is to run (x too), the order is the same without the table of tasks to run
+    to_run.append("x")
+    assert run_order(to_run, lambda t: edges.get(t), closed=True) == run_order(to_run, lambda t: edges.get(t)) \
+        == depth_first()
