@@ -18,7 +18,10 @@ DEADLINE = 60.0  # generous: CI is a loaded 2-core machine
 # A grandchild in a session of its own (as a daemon makes) that writes its pid and sleeps forever.
 DAEMON = """setsid sh -c 'echo $$ > \\"$FLOW_TEST_DIR/{name}.pid\\"; exec sleep 100000'"""
 
-# `daemon` waits for its grandchild, so its task never ends by itself; `leaves_daemon` returns at once.
+PID_WRITTEN = """while [ ! -s \\"$FLOW_TEST_DIR/{name}.pid\\" ]; do sleep 0.01; done"""
+
+# `daemon` waits for its grandchild, so its task never ends by itself; `leaves_daemon` returns as soon as
+# its daemon has written its pid (returning before that, the build could end and kill the daemon first).
 FLOWFILE = """
 rule daemon(name: str):
     output: "out/{name}.txt"
@@ -26,7 +29,7 @@ rule daemon(name: str):
 
 rule leaves_daemon(name: str):
     output: "left/{name}.txt"
-    shell: "DAEMON </dev/null >/dev/null 2>&1 & echo done > {output}"
+    shell: "DAEMON </dev/null >/dev/null 2>&1 & PID_WRITTEN; echo done > {output}"
 
 rule times_out(name: str):
     output: "late/{name}.txt"
@@ -36,7 +39,7 @@ rule times_out(name: str):
 rule held(name: str):
     output: "held/{name}.txt"
     shell: "while [ ! -e \\"$FLOW_TEST_DIR/release\\" ]; do sleep 0.05; done; echo ok > {output}"
-""".replace("DAEMON", DAEMON)
+""".replace("DAEMON", DAEMON).replace("PID_WRITTEN", PID_WRITTEN)
 
 
 def make_project(path):
