@@ -149,7 +149,9 @@ def build_processes(project, main: int) -> list:
     return pids
 
 
-def wait_until_gone(pids, seconds=5.0):
+def wait_until_gone(pids, seconds=60.0):
+    """Wait for the processes to end: a dying main process's workers get SIGTERM from the kernel, kill what
+    their task started and exit, which on a loaded 2-core machine took over 5 s once (the deadline before)."""
     still = [pid for pid in pids if alive(pid)]
     try:
         wait_for(lambda: not any(alive(pid) for pid in still), f"processes {still} to end", timeout=seconds)
