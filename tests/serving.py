@@ -158,6 +158,28 @@ def start_flow(directory, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def finish(process, timeout: float = 300) -> tuple:
+    """Wait for a process start_flow began; (exit code, stdout, stderr)."""
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def table_rows(dsn: str, table: str) -> int:
+    """How many rows a coordinator table holds (0 before flow has created it)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+            if not cursor.fetchone()[0]:
+                return 0
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
 class Server:
     """`flow serve --port 0` in a project, stopped by `stop()`; `url` is where it listens."""
 

@@ -13,8 +13,9 @@ import textwrap
 import psycopg2
 import pytest
 
+from tests.processes import alive
 from tests.runtime.test_notify_cli import http_server  # noqa: F401 - a fixture
-from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, flow, start_flow, wait_for
+from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, finish, flow, start_flow, table_rows, wait_for
 
 ACTIONS = SHARED_NOTES + '''
 
@@ -81,33 +82,6 @@ def lines(shared: str, name: str) -> collections.Counter:
         return collections.Counter(line.split()[0] for line in handle if line.strip())
 
 
-def finish(process, timeout: float = 300):
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaps counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-def runs_in_coordinator(dsn: str) -> int:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT to_regclass('flow_runs') IS NOT NULL")
-            if not cursor.fetchone()[0]:
-                return 0
-            cursor.execute("SELECT count(*) FROM flow_runs")
-            return cursor.fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_three_hosts_share_one_backfill_and_each_task_runs_once(hosts):
     projects = [hosts(n) for n in range(3)]
     processes = [start_flow(p, "build", "-j", "2", "quarter") for p in projects]
@@ -141,7 +115,7 @@ def test_another_process_waits_for_a_running_task_and_its_summary_names_it(hosts
     assert code == 1, out + err
     assert "* 2 were skipped: another flow was running them:" in out and "held(2012-04-01 .. 2012-04-02)" in out
     waiter = start_flow(second, "build", "-j", "2", "pair")
-    wait_for(lambda: runs_in_coordinator(pg_dsn) == 3, "the waiting build to plan")
+    wait_for(lambda: table_rows(pg_dsn, "flow_runs") == 3, "the waiting build to plan")
     with open(os.path.join(hosts.shared, "release"), "w"):
         pass
     assert finish(holder)[0] == 0
@@ -161,7 +135,7 @@ def test_a_killed_process_s_tasks_are_taken_over_after_its_lease(hosts, monkeypa
     killed.communicate(timeout=DEADLINE)
     with open(os.path.join(hosts.shared, "started")) as handle:
         worker_pids = [int(line.split()[1]) for line in handle]
-    wait_for(lambda: all(gone(pid) for pid in worker_pids), "the killed build's workers to stop")
+    wait_for(lambda: not any(alive(pid) for pid in worker_pids), "the killed build's workers to stop")
     assert lines(hosts.shared, "runs") == collections.Counter()
     with open(os.path.join(hosts.shared, "release"), "w"):
         pass

@@ -15,7 +15,8 @@ import time
 import psycopg2
 import pytest
 
-from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, flow, start_flow, wait_for
+from tests.processes import alive
+from tests.serving import DEADLINE, SHARED_NOTES, coordinated_hosts, finish, flow, start_flow, table_rows, wait_for
 
 ACTIONS = SHARED_NOTES + '''
 
@@ -135,33 +136,6 @@ def assert_one_at_a_time(found: list) -> None:
         assert after[2] >= before[3], f"{after[0]} (pid {after[1]}) started before {before[0]} (pid {before[1]}) ended"
 
 
-def finish(process, timeout: float = 300):
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaps counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-def count(dsn: str, table: str) -> int:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
-            if not cursor.fetchone()[0]:
-                return 0
-            cursor.execute(f"SELECT count(*) FROM {table}")
-            return cursor.fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_three_processes_never_pass_a_shared_limit_of_1(hosts):
     projects = [hosts(n) for n in range(3)]
     processes = [start_flow(p, "build", "-j", "2", "month") for p in projects]
@@ -229,12 +203,12 @@ def test_a_killed_process_s_resource_is_free_again_when_its_lease_ends(hosts, pg
     wait_for(lambda: len(read(hosts.shared, "started")) == 1, "the first process to take the resource")
     waiting = start_flow(hosts(2), "build", "-j", "2", "later")
     # the second process has registered with the coordinator: it asked for the resource
-    wait_for(lambda: count(pg_dsn, "flow_owners") == 2, "the second process to ask for the resource")
+    wait_for(lambda: table_rows(pg_dsn, "flow_owners") == 2, "the second process to ask for the resource")
     killed_at = time.time()
     os.killpg(killed.pid, signal.SIGKILL)  # the whole host goes, holding db=1
     killed.communicate(timeout=DEADLINE)
     worker = int(read(hosts.shared, "started")[0][1])
-    wait_for(lambda: gone(worker), "the killed build's worker to stop")
+    wait_for(lambda: not alive(worker), "the killed build's worker to stop")
     with open(os.path.join(hosts.shared, "release"), "w"):
         pass
     code, out, err = finish(waiting)

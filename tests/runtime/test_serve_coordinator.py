@@ -17,14 +17,15 @@ import pytest
 
 from tests.conftest import _schema_dsn
 from tests.runtime.test_serve_browser import WAIT, artifacts, browser, counter, shot  # noqa: F401 - fixtures
-from tests.serving import Server, flow, make_project, start_flow, wait_for
+from tests.serving import Server, finish, flow, make_project, start_flow, wait_for
 
 HOST = socket.gethostname()
 
 
-def finish(process, timeout: float = 300):
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out + err
+def finished(process) -> tuple:
+    """(exit code, stdout and stderr together) of a process start_flow began."""
+    code, out, err = finish(process)
+    return code, out + err
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,10 @@ def coordinated(tmp_path_factory, pg_url):
             a = make_project(tmp_path_factory.mktemp("host_a"))
             b = make_project(tmp_path_factory.mktemp("host_b"))
             first = start_flow(a, "build", "-j", "2", "good")
-            code, output = finish(first)
+            code, output = finished(first)
             assert code == 0, output
             second = start_flow(b, "build", "-k", "broken")
-            code, output = finish(second)
+            code, output = finished(second)
             assert code == 1, output
             server = Server(a)
             try:
@@ -109,7 +110,7 @@ def test_an_attempt_under_way_on_another_host_shows_with_its_host_and_pid(coordi
         assert status == 200 and f"on {HOST} (pid {build.pid})" in page
     finally:
         open(os.path.join(b, "release"), "w").close()
-        code, output = finish(build)
+        code, output = finished(build)
     assert code == 0, output
     run = wait_for(lambda: (r := server.json("/api/runs/3"))["run"]["state"] == "success" and r,
                    "run 3 to show as ended")
