@@ -641,18 +641,18 @@ class PostgresState(StateStore):
                 cursor.execute("DELETE FROM flow_running WHERE run_id <= %s", (through,))
                 cursor.execute("DELETE FROM flow_runs WHERE id <= %s", (through,))
                 removed = cursor.rowcount
+            # the oldest plan a live process may still act on, and a margin for one still planning
+            cursor.execute("SELECT least(now() - %s * interval '1 second',"
+                           " (SELECT min(planned) FROM flow_owners WHERE expires > now()))", (margin,))
+            horizon = cursor.fetchone()[0]
             cursor.execute(
-                "WITH horizon AS (SELECT least(now() - %(margin)s * interval '1 second',"
-                " (SELECT min(planned) FROM flow_owners WHERE expires > now())) AS t)"
-                " DELETE FROM flow_claims c USING horizon h WHERE c.owner IS NULL AND c.released < h.t;"
-                "WITH horizon AS (SELECT least(now() - %(margin)s * interval '1 second',"
-                " (SELECT min(planned) FROM flow_owners WHERE expires > now())) AS t)"
-                " DELETE FROM flow_claims c USING flow_owners o, horizon h"
-                " WHERE c.owner = o.owner AND o.expires < h.t;"
+                "DELETE FROM flow_claims WHERE owner IS NULL AND released < %(horizon)s;"
+                "DELETE FROM flow_claims c USING flow_owners o WHERE c.owner = o.owner AND o.expires < %(horizon)s;"
                 "DELETE FROM flow_owners o WHERE o.expires < now() - %(margin)s * interval '1 second'"
                 " AND NOT EXISTS (SELECT 1 FROM flow_claims c WHERE c.owner = o.owner);"
                 "DELETE FROM flow_resources f WHERE NOT " + _LIVE.format("f.owner") + ";"
-                "DELETE FROM flow_resource_asks a WHERE NOT " + _LIVE.format("a.owner"), {"margin": margin})
+                "DELETE FROM flow_resource_asks a WHERE NOT " + _LIVE.format("a.owner"),
+                {"horizon": horizon, "margin": margin})
             return removed, stale
 
         removed, stale = self._do(retain)
