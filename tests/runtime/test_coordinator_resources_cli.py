@@ -28,42 +28,39 @@ def query(date, output):
     _note("spans", f"query({date}) {os.getpid()} {started!r} {time.time()!r}\\n")
 
 
-def high(date, output):
-    _note("started", f"high({date}) {os.getpid()}\\n")
+def _started(rule, date, output):
+    _note("started", f"{rule}({date}) {os.getpid()}\\n")
     time.sleep(0.05)
     with open(output, "w") as f:
         f.write(f"{date}\\n")
+
+
+def high(date, output):
+    _started("high", date, output)
 
 
 def low(date, output):
-    _note("started", f"low({date}) {os.getpid()}\\n")
-    time.sleep(0.05)
+    _started("low", date, output)
+
+
+def _held(rule, date, output):
+    # says it started, then holds its resource until the test creates the file "release"
+    started = time.time()
+    _note("started", f"{rule}({date}) {os.getpid()} {started!r}\\n")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(SHARED, "release")) and time.monotonic() < deadline:
+        time.sleep(0.01)
     with open(output, "w") as f:
         f.write(f"{date}\\n")
+    _note("spans", f"{rule}({date}) {os.getpid()} {started!r} {time.time()!r}\\n")
 
 
 def gated(date, output):
-    # holds its resource until the test creates the file "release"
-    started = time.time()
-    _note("started", f"gated({date}) {os.getpid()} {started!r}\\n")
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.path.join(SHARED, "release")) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    with open(output, "w") as f:
-        f.write(f"{date}\\n")
-    _note("spans", f"gated({date}) {os.getpid()} {started!r} {time.time()!r}\\n")
+    _held("gated", date, output)
 
 
 def hold(date, output):
-    # says it started, then holds its resource until the test creates the file "release"
-    started = time.time()
-    _note("started", f"hold({date}) {os.getpid()} {started!r}\\n")
-    deadline = time.monotonic() + 120
-    while not os.path.exists(os.path.join(SHARED, "release")) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    with open(output, "w") as f:
-        f.write(f"{date}\\n")
-    _note("spans", f"hold({date}) {os.getpid()} {started!r} {time.time()!r}\\n")
+    _held("hold", date, output)
 '''
 
 FLOWFILE = '''
