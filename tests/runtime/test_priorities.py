@@ -118,3 +118,15 @@ def _needing(unit, dependents) -> set:
                 seen.add(dependent)
                 todo.append(dependent)
     return seen
+
+
+def test_the_first_ready_tasks_are_seen_in_the_order_they_will_start_and_stay_queued():
+    units = [Unit(f"u{i}", priority) for i, priority in enumerate([0, 3, 1, 3, 0, 2, 1])]
+    requirements, dependents = graph({})
+    for priority in (effective_priorities(units, requirements, {}), None):  # the heap, then the deque
+        plan = Plan(units, requirements, dependents, priority=priority)
+        seen = plan.first_ready(4)
+        assert plan.first_ready(100) == plan.first_ready(len(units))  # no more than there are
+        started = [plan.next_ready() for _ in units]
+        assert seen == started[:4]
+        assert plan.first_ready(4) == []
