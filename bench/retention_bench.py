@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from flow.runtime.executor import log_file  # noqa: E402
+from flow.runtime.tasklog import log_file  # noqa: E402
 from flow.runtime.history import History  # noqa: E402
 from flow.runtime.state.local import LocalState  # noqa: E402
 

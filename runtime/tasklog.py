@@ -8,10 +8,35 @@ before it were dropped. The cap is FLOW_MAX_LOG_BYTES (default 10 MiB; 0: no cap
 from __future__ import annotations
 
 import os
+import re
 
 ENV_VAR = "FLOW_MAX_LOG_BYTES"
 DEFAULT_MAX_LOG_BYTES = 10 << 20
 CHUNK = 1 << 20
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.,()=+-]")
+
+
+def log_file(log_dir: str, rule: str, task_id: str) -> str:
+    """Where a task's log is written: one file per task, the latest attempt's (the page reads it too)."""
+    return os.path.join(log_dir, rule, _UNSAFE.sub("_", task_id) + ".log")
+
+
+class LogPaths:
+    """`log_file` of many tasks: one join per rule instead of one per task (asked of every task a build runs)."""
+
+    __slots__ = ("log_dir", "_prefixes")
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self._prefixes: dict = {}  # rule -> its log directory, with the separator
+
+    def of(self, task) -> str:
+        prefix = self._prefixes.get(task.info.name)
+        if prefix is None:
+            prefix = self._prefixes[task.info.name] = os.path.join(self.log_dir, task.info.name, "")
+        return prefix + _UNSAFE.sub("_", task.id) + ".log"
 
 
 def max_log_bytes() -> int:

@@ -167,7 +167,7 @@ def remove_task_logs(log_dir: str, stale) -> None:
     directories left empty."""
     if not stale:
         return
-    from ..executor import log_file
+    from ..tasklog import log_file
 
     rules = set()
     for rule, task_id in stale:

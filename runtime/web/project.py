@@ -363,7 +363,7 @@ class Project:
     def log_tail(self, rule: str, task_id: str) -> Optional[str]:
         """The last lines of the task's log (its latest attempt), redacted; None when there is none."""
         from flow.runtime.db import redact_text
-        from flow.runtime.executor import log_file
+        from flow.runtime.tasklog import log_file
 
         path = log_file(os.path.join(self.flow_dir, "logs"), rule, task_id)  # as the executor names it
         try:
