@@ -242,7 +242,11 @@ def sweep(directories) -> int:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (ours always does)."""
+    """Whether a process with this pid runs (ours always does); one that ended and awaits reaping does not.
+
+    A worker that outlived its killed main process ends as a zombie until init reaps it, which
+    in some containers is never: it writes nothing more, so its temporaries are swept.
+    """
     if pid == os.getpid():
         return True
     try:
@@ -250,5 +254,9 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc here: it exists, so it may still write

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 
 import pytest
 from flow.compiler.checks import check
@@ -189,3 +190,27 @@ def test_a_new_scheme_is_one_class_in_schemes(factory, tmp_path, monkeypatch):
     # the pattern starts with a value, so each task's place is decided on its own
     assert type(registry.of(local)) is LocalFileTarget
     assert {t.id for t in registry.complete(remote + [local])} == {"anywhere(mem://b/1)"}
+
+
+def test_a_process_that_ended_and_awaits_reaping_is_not_alive_so_its_temporaries_are_swept(tmp_path):
+    # a worker outliving its killed main process ends as a zombie, which some containers never reap
+    from flow.runtime.targets.local import TEMP_MARK, process_alive, sweep
+
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the child has ended (a zombie: not reaped yet)
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        assert not process_alive(child)
+        (tmp_path / f".out.tsv{TEMP_MARK}{child}-0").write_text("half")
+        (tmp_path / f".other.tsv{TEMP_MARK}{os.getpid()}-0").write_text("ours, being written")
+        assert sweep([str(tmp_path)]) == 1
+        assert os.listdir(tmp_path) == [f".other.tsv{TEMP_MARK}{os.getpid()}-0"]
+    finally:
+        os.waitpid(child, 0)
+    assert process_alive(os.getpid())
