@@ -67,8 +67,8 @@ _signatures: dict = {}
 
 def call_with_injection(function, ctx: ActionContext, **available):
     """Call `function` with the arguments it names, taken from the task (inputs, input, output, params)."""
-    names = _signatures.get(function)
-    if names is None:
+    signature = _signatures.get(function)
+    if signature is None:  # read once per function: a worker may call it for 100,000 quick tasks
         parameters = inspect.signature(function).parameters.values()
         if any(p.kind is p.VAR_KEYWORD for p in parameters):
             names = None  # **kwargs: give it everything
@@ -78,7 +78,8 @@ def call_with_injection(function, ctx: ActionContext, **available):
                 for p in parameters
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             )
-        _signatures[function] = names
+        signature = _signatures[function] = (names, names is None or any(n == "input" for n, _ in names))
+    names, wants_input = signature
     pool = dict(ctx.params)
     pool.update(available)
     pool["inputs"] = list(ctx.inputs)
@@ -89,7 +90,7 @@ def call_with_injection(function, ctx: ActionContext, **available):
         pool["partitions"] = ctx.extra["partitions"]
     else:
         pool["output"] = ctx.output
-    if names is None or any(n == "input" for n, _ in names):
+    if wants_input:
         if len(ctx.inputs) == 1:
             pool["input"] = ctx.inputs[0]
         elif names is not None:
