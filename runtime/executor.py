@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -11,15 +10,15 @@ from multiprocessing.connection import wait
 from .batches import Batch
 from .events import Events, Outcome, TaskEvent, seconds_text
 from .plan import Plan
-from .runners import Job, Runners
+from .runners import Job, Runners, job_of
+from .runners.quick import DONE, Handover, QuickEnded, QuickMessage
+from .tasklog import LogPaths
 
 RETRY_BASE_DELAY = float(os.environ.get("FLOW_RETRY_DELAY", "1.0"))
 RETRY_MAX_DELAY = 60.0
 LOCK_POLL = 0.2
 # At most this many tasks are claimed ahead from a coordinator in one round trip (two messages of a quick rule).
 CLAIM_AHEAD = 512
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.,()=+-]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,20 @@ class Running:
         self.runner = runner
         self.handle = handle  # what the runner needs to stop it (a worker), or None
         self.queued = queued  # sent to a worker behind another job, not started yet
+
+
+class QuickRun:
+    """A quick message handed to a worker: tasks it runs from their numbers (runners/quick.py)."""
+
+    __slots__ = ("tasks", "started", "runner", "handle", "queued")
+    deadline = None  # quick rules have no timeout
+
+    def __init__(self, tasks, started, runner, handle, queued):
+        self.tasks = tasks
+        self.started = started
+        self.runner = runner
+        self.handle = handle
+        self.queued = queued
 
 
 class Executor:
@@ -84,10 +97,24 @@ class Executor:
         self._seq = 0
         self._retries: list = []  # (due time, task, next attempt, last error)
         self._lock_waiting: list = []  # tasks another process holds
-        self._log_dirs: dict = {}  # rule -> its log directory, with the separator
+        self._log_paths = LogPaths(settings.log_dir)
+        self._handover = None  # quick.Handover, once `warm` gave one to a runner that takes quick messages
+        self._quick_runner = None  # that runner
         # a coordinator's claims cost a round trip each: the tasks of a round are claimed in one
         self._claims_ahead = state is not None and state.shared
         self._starts: list = []  # TaskEvents of attempts submitted since the last flush, told in one call
+
+    def warm(self, runner, count: int) -> None:
+        """Let `runner` get ready for `count` attempts, handing it what it needs to run quick tasks from their numbers.
+
+        Not when resources are limited: they are counted here task by task, and such tasks start one by one.
+        """
+        handover = None
+        if self.resources is None:
+            handover = Handover(self.plan.to_run, self.requirements, self.targets, self.settings.log_dir,
+                                self.settings.workdir)
+        if runner.warm(count, handover) and handover is not None:
+            self._handover, self._quick_runner = handover, runner
 
     # ------------------------------------------------------------------ main loop
 
@@ -164,13 +191,21 @@ class Executor:
             started = False
             if self._claims_ahead and plan.has_ready():
                 self._claim_ahead()
+            quick = self._quick_runner
             while plan.has_ready():
+                task = plan.peek()
+                runner = self._runner_of(task)
                 if self._capacity() <= 0:  # every slot is busy: a task may still wait behind a quick one
-                    task = plan.peek()
-                    runner = self._runner_of(task)
                     if runner is None or not runner.can_queue(task):
                         break
-                self._try_start(plan.next_ready())
+                    if runner is quick and self._is_quick(task) and runner.can_queue_quick():
+                        self._start_quick(runner, True)
+                    else:
+                        self._try_start(plan.next_ready())
+                elif runner is quick and runner is not None and self._is_quick(task):
+                    self._start_quick(runner, False)
+                else:
+                    self._try_start(plan.next_ready())
                 started = True
             if self._starts:
                 self._tell_starts()
@@ -206,6 +241,98 @@ class Executor:
                 keys.append(targets.of(task).lock_key(task))
         self.state.claim_ahead(keys)
 
+    def _is_quick(self, task) -> bool:
+        """Whether the task may travel in a quick message: its rule is known to be quick, and it is not forced."""
+        if task.__class__ is Batch or (self.forced and task in self.forced):
+            return False
+        # asked each time: a rule whose message killed a worker is quick no more
+        return self._quick_runner.message_size(task) > 1
+
+    def _start_quick(self, runner, queue: bool) -> None:
+        """Send the next ready tasks of quick rules in one quick message, which a worker runs from their numbers.
+
+        Their locks are taken here, then the disk is asked once which of them another flow made
+        after this one planned (as `_try_start` asks of one task).
+        """
+        plan = self.plan
+        first = plan.peek()
+        quick_rules: dict = {}  # rule name -> whether its tasks may join: asked once per rule, not per task
+        forced = self.forced
+
+        def joins(task) -> bool:
+            if task.__class__ is Batch or (forced and task in forced):
+                return False
+            name = task.info.name
+            verdict = quick_rules.get(name)
+            if verdict is None:
+                verdict = quick_rules[name] = self._runner_of(task) is runner and self._is_quick(task)
+            return verdict
+
+        tasks = plan.take_while(runner.message_size(first), joins)
+        if self.state is not None:
+            tasks = self._lock_and_check(tasks)
+            if not tasks:
+                return
+        self._seq += 1
+        seq = self._seq
+        now = time.time()
+        self._starts.extend([TaskEvent("started", task, 1, now) for task in tasks])  # told before it is sent
+        handle, queued = runner.submit_quick(QuickMessage(seq, self._handover.numbers(tasks)), queue)
+        self._running[seq] = QuickRun(tasks, now, runner, handle, queued)
+
+    def _lock_and_check(self, tasks: list) -> list:
+        """Of these tasks, those whose lock this process took and whose output nobody made meanwhile."""
+        locks, targets, keys = self.state, self.targets, self._keys
+        locked = []
+        check = []  # those another flow may have completed between our plan and our lock
+        for task in tasks:
+            target = targets.of(task)
+            key = target.lock_key(task)
+            if not locks.try_lock(key):
+                self._lock_refused(task)
+                continue
+            keys[task] = key
+            locked.append(task)
+            if not target.transactional and (target.recheck_after_lock or locks.taken_over(key)):
+                check.append(task)
+        made = targets.complete(check) if check else None
+        if not made:
+            return locked
+        for task in locked:
+            if task in made:
+                self._unlock(task)
+                self._finished_event(TaskEvent("complete", task, 1, time.time()))
+                self.plan.finished(task, True)
+        return [task for task in locked if task not in made]
+
+    def _quick_ended(self, ended: QuickEnded, done: list) -> None:
+        """The outcomes of a quick message's tasks: successes join `done`; a failure is told at once, in order."""
+        running = self._running.pop(ended.seq, None)
+        if running is None:
+            return  # given up on already (Ctrl-C)
+        plan, keys, unlock = self.plan, self._keys, self.state.unlock if self.state is not None else None
+        for task, outcome in zip(running.tasks, ended.outcomes):
+            if outcome[0] == DONE:
+                done.append(TaskEvent("done", task, 1, outcome[1], outcome[2]))
+                if unlock is not None:
+                    unlock(keys.pop(task))
+                plan.finished(task, True)
+                continue
+            if done:  # each end in order: the successes before this one first
+                self.events.tasks_finished(done[:])
+                done.clear()
+            _, started, duration, error, log_path, tail = outcome
+            self._finish(task, 1, False, error, log_path, tail, duration, started)
+
+    def _lock_refused(self, task) -> None:
+        """Another flow holds the task's lock: wait for it (`--wait`, the default), or skip the task."""
+        self._give_back(task)  # to whoever can run meanwhile; taken again when the lock is
+        if self.settings.wait_for_locks:
+            self._lock_waiting.append(task)
+        else:
+            self._finished_event(TaskEvent("skipped", task, 1, time.time()))
+            self.plan.finished(task, False)
+
     def _try_start(self, task, has_resources: bool = False) -> None:
         """Take the task's resources and lock, check nobody finished it meanwhile, then start its first attempt."""
         if not has_resources and self.resources is not None and not self.resources.take(task):
@@ -218,12 +345,7 @@ class Executor:
             target = self.targets.of(task)
             key = target.lock_key(task)
             if not locks.try_lock(key):
-                self._give_back(task)  # to whoever can run meanwhile; taken again when the lock is
-                if self.settings.wait_for_locks:
-                    self._lock_waiting.append(task)
-                else:
-                    self._finished_event(TaskEvent("skipped", task, 1, time.time()))
-                    self.plan.finished(task, False)
+                self._lock_refused(task)
                 return
             self._keys[task] = key
             # another flow may have completed it between our plan and our lock (a transactional
@@ -249,12 +371,7 @@ class Executor:
             if not locks.try_lock(key):
                 for held in taken:
                     locks.unlock(held)
-                self._give_back(batch)
-                if self.settings.wait_for_locks:
-                    self._lock_waiting.append(batch)
-                else:
-                    self._finished_event(TaskEvent("skipped", batch, 1, time.time()))
-                    self.plan.finished(batch, False)
+                self._lock_refused(batch)
                 return
             taken.append(key)
         self._keys[batch] = taken
@@ -283,11 +400,10 @@ class Executor:
             temps = tuple(target.stage(m.output) for m in members)
             inputs = [[r.output for r in self.requirements(m)] if has_requires else [] for m in members]
             return Job(seq, task.name, task.values, inputs, None if temps[0] is None else temps, tuple(task.outputs),
-                       target.kind, task.id, self._log_path(task), self.settings.workdir, task in self.forced, timeout)
-        temp = target.stage(task.output)
-        inputs = [r.output for r in self.requirements(task)] if has_requires else []
-        return Job(seq, task.name, task.values, inputs, temp, task.output, target.kind, task.id,
-                   self._log_path(task), self.settings.workdir, task in self.forced, timeout)
+                       target.kind, task.id, self._log_paths.of(task), self.settings.workdir, task in self.forced,
+                       timeout)
+        return job_of(seq, task, target, self.requirements, self._log_paths.of(task), self.settings.workdir,
+                      task in self.forced)
 
     def _start(self, task, attempt: int, target=None) -> None:
         action = task.info.node.action
@@ -332,7 +448,9 @@ class Executor:
         try:
             for result, started, resend in collected:
                 if result is not None:
-                    if result.ok:
+                    if result.__class__ is QuickEnded:
+                        self._quick_ended(result, done)
+                    elif result.ok:
                         self._done(result, done)
                     else:
                         if done:
@@ -361,6 +479,8 @@ class Executor:
         if running is not None and running.queued:
             running.queued = False
             running.started = time.time()
+            if running.__class__ is QuickRun:
+                return
             timeout = running.task.info.node.timeout
             running.deadline = time.monotonic() + timeout if timeout else None
 
@@ -368,13 +488,25 @@ class Executor:
         """Jobs that were queued behind a task whose worker died or was killed: they never started."""
         for job in jobs:
             running = self._running.pop(job.seq, None)
-            if running is not None:
+            if running.__class__ is QuickRun:
+                self._quick_again(running)
+            elif running is not None:
                 # The main process had not heard that it started, but the worker may have begun it
                 # before it was stopped: its temporary goes too (the worker is gone by now).
                 if running.temp:
                     _discard(running)
                 self._give_back(running.task)
                 self.plan.put_back(running.task)
+
+    def _quick_again(self, running: QuickRun) -> None:
+        """A quick message whose worker died or was stopped: its tasks go back to the plan, their locks kept.
+
+        The worker may have left a temporary: the temporaries of dead processes beside their outputs
+        are swept. Tasks it finished are found complete when they start again.
+        """
+        self.targets.sweep(running.tasks)
+        for task in running.tasks:
+            self.plan.put_back(task)
 
     def _next_wakeup(self):
         times = [r.deadline for r in self._running.values() if r.deadline is not None]
@@ -422,8 +554,12 @@ class Executor:
                 self._finish(running.task, running.attempt, False, f"timed out after {seconds_text(timeout)}", None,
                              None, now - (running.deadline - timeout), running.started, status="timeout")
 
-    def _stop_running(self, running: Running) -> None:
+    def _stop_running(self, running) -> None:
         if running.queued:  # never started: the worker ahead of it is stopped on its own account
+            return
+        if running.__class__ is QuickRun:
+            self._send_again(running.runner.cancel(running.handle, None))
+            self.targets.sweep(running.tasks)  # what the stopped worker was writing
             return
         self._send_again(running.runner.cancel(running.handle, running.task))
         if running.temp:
@@ -492,6 +628,13 @@ class Executor:
             if running is None:  # a queued job, already given back when the worker ahead was stopped
                 continue
             self._stop_running(running)
+            if running.__class__ is QuickRun:
+                for task in running.tasks:
+                    if not running.queued:
+                        self._finished_event(TaskEvent("interrupted", task, 1, running.started,
+                                                       time.time() - running.started))
+                    self._unlock(task)
+                continue
             if running.queued:  # never started: nothing to stop or record
                 self._unlock(running.task)
                 continue
@@ -510,14 +653,6 @@ class Executor:
         if self.resources is not None:
             self.resources.give_back(task)
 
-    # ------------------------------------------------------------------ paths
-
-    def _log_path(self, task) -> str:
-        prefix = self._log_dirs.get(task.name)
-        if prefix is None:
-            prefix = self._log_dirs[task.name] = os.path.join(self.settings.log_dir, task.name, "")
-        return prefix + _UNSAFE.sub("_", task.id) + ".log"  # as log_file() writes it, one join per rule
-
 
 def _redacted(text):
     if not text:
@@ -532,7 +667,3 @@ def _discard(running: Running) -> None:
     for one in temp if temp.__class__ is tuple else (temp,):
         running.target.discard(one)
 
-
-def log_file(log_dir: str, rule: str, task_id: str) -> str:
-    """Where a task's log is written: one file per task, the latest attempt's (the page reads it too)."""
-    return os.path.join(log_dir, rule, _UNSAFE.sub("_", task_id) + ".log")

@@ -79,6 +79,17 @@ class Plan:
         self._running += 1
         return self._ready.popleft()
 
+    def take_while(self, count: int, accept) -> list:
+        """Up to `count` tasks next_ready would give, one after the other, as long as `accept(task)` says yes."""
+        ready = self._ready
+        taken = []
+        if self._stopped:
+            return taken
+        while ready and len(taken) < count and accept(ready[0]):
+            taken.append(ready.popleft())
+        self._running += len(taken)
+        return taken
+
     def peek(self):
         """The task next_ready would give, without taking it."""
         return self._ready[0]

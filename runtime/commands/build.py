@@ -213,7 +213,7 @@ def _build(project, roots: list, options: BuildOptions, event_log=None) -> int:
     # the forking thread, and a lock that thread held would stay locked in the child forever.
     in_workers = sum(1 for t in to_run if _runner_name(ACTION_KINDS, t) == "worker")
     if in_workers:
-        runners.get("worker").warm(in_workers)
+        executor.warm(runners.get("worker"), in_workers)
     rules = sorted({t.name for t in to_run})
     reporter.build_started(len(to_run), len(finished), rule_estimates(to_run, state.mean_durations(rules)),
                            options.jobs)

@@ -40,6 +40,19 @@ class Job(NamedTuple):
         return output[0] if output.__class__ is tuple else output
 
 
+def job_of(seq: int, task, target, requirements, log_path: str, workdir: str, forced: bool = False) -> Job:
+    """The Job of one attempt of a task (a batch's is the executor's own), wherever it is made.
+
+    The executor makes it for a job it sends; a worker running quick tasks from their numbers
+    (quick.py) makes the same one itself.
+    """
+    info = task.info
+    output = task.output
+    inputs = [r.output for r in requirements(task)] if info.has_requires else []
+    return Job(seq, info.name, task.values, inputs, target.stage(output), output, target.kind, task.id, log_path,
+               workdir, forced, info.node.timeout)
+
+
 class Result(NamedTuple):
     """How an attempt ended."""
 
@@ -60,8 +73,13 @@ class Runner:
 
     name = ""
 
-    def warm(self, count: int) -> None:
-        """Get ready for `count` attempts before the build starts any thread (the pool forks its workers)."""
+    def warm(self, count: int, handover=None) -> bool:
+        """Get ready for `count` attempts before the build starts any thread (the pool forks its workers).
+
+        `handover` (quick.Handover, or None) is what a forked process needs to run planned tasks
+        from their numbers; a runner that can returns True, and takes `submit_quick` from then on.
+        """
+        return False
 
     @property
     def busy(self) -> int:
@@ -83,6 +101,13 @@ class Runner:
         """
         raise NotImplementedError
 
+    def submit_quick(self, message, queue: bool = False):
+        """Start a quick.QuickMessage (or, with `queue`, let it wait behind a running one); as `submit`.
+
+        Its reply comes back from `collect` as one quick.QuickEnded. Only after `warm` returned True.
+        """
+        raise NotImplementedError
+
     def flush(self) -> None:
         """Send what `submit` has gathered (a runner may send several jobs in one message); called before waiting."""
 
@@ -94,9 +119,10 @@ class Runner:
         """What ended, for a source that became ready (None: what ended without waiting, if the runner knows).
 
         One `(result, started, resend)` tuple per ended attempt (a plain tuple: one per task;
-        `result` is None when only jobs to send again come back):
+        `result` is None when only jobs to send again come back, a quick.QuickEnded for a quick message):
         `started` is the seq of a job that waited behind it and has started now, or None;
-        `resend` lists the jobs that waited behind one that died, never started, to send again.
+        `resend` lists the jobs (and quick messages) that waited behind one that died, never started,
+        to send again.
         """
         return []
 

@@ -19,11 +19,13 @@ import os
 import signal
 import sys
 from collections import deque
+from functools import partial
 
 from .. import processes, tasklog
 from ..actions.registry import ACTION_KINDS
 from . import Job, Result, Runner
 from .attempt import run_attempt, tail
+from .quick import QuickMessage
 
 # How long a cancelled worker gets to kill what its task started before it is killed with its group.
 STOP_GRACE = 2.0
@@ -40,8 +42,9 @@ MAX_MESSAGE = 256
 class Worker:
     """The main process's handle on one worker: its process, its pipe, and the jobs given to it.
 
-    `sent` holds the messages (lists of jobs) in the pipe, in order: the worker runs the first one;
-    a second may wait behind it. `pending` is the next message, sent by `WorkerPool.flush`.
+    `sent` holds the messages in the pipe (lists of jobs, or quick.QuickMessages), in order: the
+    worker runs the first one; a second may wait behind it. `pending` is the next list of jobs,
+    sent by `WorkerPool.flush`.
     """
 
     __slots__ = ("process", "conn", "sent", "pending")
@@ -51,10 +54,6 @@ class Worker:
         self.conn = conn
         self.sent: deque = deque()
         self.pending: list = []
-
-    def first_rule(self) -> str:
-        """The rule of the job the worker runs now (or will run first)."""
-        return self.sent[0][0].rule if self.sent else self.pending[0].rule
 
     @property
     def pid(self) -> int:
@@ -87,6 +86,7 @@ class WorkerPool(Runner):
         self._slot = self._slot_for = None  # the worker can_queue found, and for which task
         self._count = 0
         self._context = multiprocessing.get_context("fork")
+        self.handover = None  # quick.Handover: what a worker needs to run planned tasks from their numbers
 
     def _spawn(self) -> Worker:
         parent, child = self._context.Pipe()
@@ -97,7 +97,8 @@ class WorkerPool(Runner):
         # while one copy is open, a worker whose main process died never sees its pipe close.
         inherited = [parent, *(w.conn for w in self.idle), *(w.conn for w in self.busy_workers.values())]
         process = self._context.Process(target=_worker_main, daemon=True,
-                                        args=(child, self.flowfile, self.targets, spool, inherited, os.getpid()))
+                                        args=(child, self.flowfile, self.targets, spool, inherited, os.getpid(),
+                                              self.handover))
         process.start()
         child.close()
         try:
@@ -106,10 +107,13 @@ class WorkerPool(Runner):
             pass
         return Worker(process, parent)
 
-    def warm(self, count: int) -> None:
-        """Fork up to `count` idle workers now (at most the pool's size)."""
+    def warm(self, count: int, handover=None) -> bool:
+        """Fork up to `count` idle workers now (at most the pool's size), each with the handover, if any."""
+        if handover is not None:
+            self.handover = handover
         while len(self.idle) + len(self.busy_workers) < min(count, self.size):
             self.idle.append(self._spawn())
+        return self.handover is not None
 
     @property
     def busy(self) -> int:
@@ -146,7 +150,7 @@ class WorkerPool(Runner):
         for worker in self.busy_workers.values():
             sent = worker.sent
             pending = worker.pending
-            if len(sent) > 1 or sizes.get(sent[0][0].rule if sent else pending[0].rule, 1) == 1:
+            if len(sent) > 1 or sizes.get(self._rule_of(sent[0]) if sent else pending[0].rule, 1) == 1:
                 continue
             if not pending:
                 return worker  # sent holds the running message: the next one starts with this job
@@ -159,6 +163,42 @@ class WorkerPool(Runner):
             if not info.node.timeout and sizes.get(info.name, 1) > 1:
                 return worker
         return None
+
+    def _rule_of(self, message) -> str:
+        """The rule of a message's first job or task."""
+        if message.__class__ is QuickMessage:
+            return self.handover.tasks[message.numbers[0]].info.name
+        return message[0].rule
+
+    def submit_quick(self, message: QuickMessage, queue: bool = False):
+        """Send a quick message at once to an idle (or new) worker, or with `queue` behind a busy quick one.
+
+        Behind a worker only when nothing else waits there: at most one message waits in a pipe.
+        """
+        worker = None
+        if queue:
+            slot = self._slot if self._slot is not None else self._queue_slot()
+            if slot is not None and not slot.pending:
+                worker = slot
+        self._slot = self._slot_for = None
+        if worker is None:
+            if queue:
+                raise RuntimeError("no worker can take a quick message now")  # the executor asks can_queue first
+            worker = self.idle.pop() if self.idle else self._spawn()
+        queued = bool(worker.sent)
+        worker.sent.append(message)
+        self.busy_workers[worker.conn] = worker
+        try:
+            worker.conn.send(message)
+        except OSError:
+            if not queued:
+                raise
+            # The worker died just now: collect() gives the message back to be sent again.
+        return worker, queued
+
+    def can_queue_quick(self) -> bool:
+        """Whether can_queue's worker may take a quick message: nothing of its own waits to be sent."""
+        return self._slot is not None and not self._slot.pending
 
     def submit(self, job: Job, task, queue: bool = False):
         """Give a job to an idle (or new) worker, or with `queue` to the next message of a busy quick one.
@@ -215,20 +255,32 @@ class WorkerPool(Runner):
             worker.process.join(0.5)
             code = worker.process.exitcode
             message = worker.sent.popleft()
-            orphans = [job for later in worker.sent for job in later] + worker.pending
-            worker.sent.clear()
-            worker.pending = []
+            orphans = self._never_started(worker)
             del self.busy_workers[source]
             self._discard(worker)
-            if len(message) > 1:
-                for job in message:
-                    self._never_quick.add(job.rule)
-                    self._sizes[job.rule] = 1
-                return [(None, None, message + orphans)]
+            if message.__class__ is QuickMessage or len(message) > 1:
+                # which task killed it is unknown: its rule goes one job per message, and each
+                # task of the message starts again (those it finished are found complete)
+                for rule in self._rules_in(message):
+                    self._never_quick.add(rule)
+                    self._sizes[rule] = 1
+                return [(None, None, ([message] if message.__class__ is QuickMessage else message) + orphans)]
             result = Result(message[0].seq, False, f"the worker process died (exit code {code})", None, None, 0.0)
             return [(result, None, orphans)]
         message = worker.sent.popleft()
         durations = self._durations
+        if message.__class__ is QuickMessage:
+            for rule, (count, seconds) in results.seconds.items():
+                stats = durations.get(rule)
+                if stats is None:
+                    durations[rule] = [count, seconds]
+                else:
+                    stats[0] += count
+                    stats[1] += seconds
+                self._sizes[rule] = self._size_from_durations(rule)
+            ended = [(results, None, ())]
+            self._next_or_idle(worker, ended)
+            return ended
         ended = []
         rules = set()
         for job, result in zip(message, results):
@@ -243,12 +295,32 @@ class WorkerPool(Runner):
             ended.append((result, None, ()))
         for rule in rules:
             self._sizes[rule] = self._size_from_durations(rule)
-        if worker.sent:  # the next message has started now
-            ended[-1] = (ended[-1][0], worker.sent[0][0].seq, ())
-        elif not worker.pending:
-            del self.busy_workers[source]
-            self.idle.append(worker)
+        self._next_or_idle(worker, ended)
         return ended
+
+    def _next_or_idle(self, worker: Worker, ended: list) -> None:
+        """After a reply: say which message started behind it (in the last entry), or make the worker idle."""
+        if worker.sent:  # the next message has started now
+            following = worker.sent[0]
+            ended[-1] = (ended[-1][0], following.seq if following.__class__ is QuickMessage else following[0].seq, ())
+        elif not worker.pending:
+            del self.busy_workers[worker.conn]
+            self.idle.append(worker)
+
+    def _never_started(self, worker: Worker) -> list:
+        """The jobs and quick messages queued behind a worker's running message (taken off it)."""
+        orphans = []
+        for later in worker.sent:
+            orphans.extend([later] if later.__class__ is QuickMessage else later)
+        orphans.extend(worker.pending)
+        worker.sent.clear()
+        worker.pending = []
+        return orphans
+
+    def _rules_in(self, message) -> set:
+        if message.__class__ is QuickMessage:
+            return {task.info.name for task in self.handover.tasks_of(message)}
+        return {job.rule for job in message}
 
     def cancel(self, handle, task) -> list:
         """Kill a worker and everything it started (timeouts, Ctrl-C); return the jobs queued behind.
@@ -272,9 +344,10 @@ class WorkerPool(Runner):
             except Exception:
                 pass
         worker.process.join(2)
-        orphans = [job for message in worker.sent for job in message][1:] + worker.pending
-        worker.sent.clear()
-        worker.pending = []
+        running = worker.sent.popleft() if worker.sent else None
+        orphans = self._never_started(worker)
+        if running is not None and running.__class__ is not QuickMessage:
+            orphans[:0] = running[1:]  # a list of jobs: the first one was stopped, the others never ran
         self._discard(worker)
         return orphans
 
@@ -327,26 +400,37 @@ class WorkerLane:
 
 
 class SpoolLog:
-    """The log of an attempt in a worker: what the task printed into the spool, then its error."""
+    """The log of an attempt in a worker: what the task printed into the spool, then its error.
+
+    `path` is the log's path, or a function that names it: most quick tasks print nothing, and
+    their log is then never named.
+    """
 
     __slots__ = ("fd", "path", "before")
 
-    def __init__(self, fd: int, path: str):
+    def __init__(self, fd: int, path):
         self.fd = fd
         self.path = path
         self.before = 0
 
     def begin(self) -> None:
-        self.before = os.fstat(self.fd).st_size
+        self.before = os.lseek(self.fd, 0, os.SEEK_END)  # the spool's size: one call, no stat result
 
     def end(self, error, trace):
         _flush_streams()
         error_text = trace or (f"error: {error}\n" if error is not None else None)
-        written = _save_log(self.fd, self.before, self.path, error_text)
-        return (self.path if written else None), (tail(self.path) if error is not None and written else None)
+        fd = self.fd
+        after = os.lseek(fd, 0, os.SEEK_END)
+        if after == self.before and not error_text:
+            return None, None
+        path = self.path
+        if path.__class__ is not str:
+            path = self.path = path()
+        _save_log(fd, self.before, after, path, error_text)
+        return path, (tail(path) if error is not None else None)
 
 
-def _worker_main(conn, flowfile, targets, spool_path: str, inherited=(), parent_pid: int = 0) -> None:
+def _worker_main(conn, flowfile, targets, spool_path: str, inherited=(), parent_pid: int = 0, handover=None) -> None:
     for other in inherited:
         other.close()
     try:
@@ -375,13 +459,13 @@ def _worker_main(conn, flowfile, targets, spool_path: str, inherited=(), parent_
                 break
             if message is None:
                 break
+            if message.__class__ is QuickMessage:
+                _enter(handover.workdir, lane)
+                conn.send(handover.run(message, lane, partial(SpoolLog, spool_fd)))
+                continue
             results = []
             for job in message:
-                if os.getcwd() != job.workdir:  # actions run in the Flowfile's directory (an action may leave it)
-                    os.chdir(job.workdir)
-                lane.workdir = job.workdir
-                if job.workdir not in sys.path:  # ... and import the modules beside it
-                    sys.path.insert(0, job.workdir)
+                _enter(job.workdir, lane)
                 info = rules[job.rule]
                 kind = ACTION_KINDS[info.node.action.kind]
                 target = targets.pick(job.kind, job.location)
@@ -391,6 +475,15 @@ def _worker_main(conn, flowfile, targets, spool_path: str, inherited=(), parent_
         lane.close()
         processes.kill_children()  # what actions left running does not outlive the build
         os._exit(0)
+
+
+def _enter(workdir: str, lane: WorkerLane) -> None:
+    """Actions run in the Flowfile's directory (an action may leave it) and import the modules beside it."""
+    if os.getcwd() != workdir:
+        os.chdir(workdir)
+    lane.workdir = workdir
+    if workdir not in sys.path:
+        sys.path.insert(0, workdir)
 
 
 def _stop(signum, frame) -> None:
@@ -406,13 +499,9 @@ def _flush_streams() -> None:
             pass
 
 
-def _save_log(spool_fd: int, before: int, log_path: str, error_text) -> bool:
-    """Copy what the task printed (and its error) into its log; no file when there is nothing."""
-    after = os.fstat(spool_fd).st_size
-    if after == before and not error_text:
-        return False
+def _save_log(spool_fd: int, before: int, after: int, log_path: str, error_text) -> None:
+    """Copy what the task printed (bytes `before` to `after` of the spool) and its error into its log."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     tasklog.copy_tail(spool_fd, before, after, log_path, error_text)  # capped: the tail explains a failure
     if after > 64 << 20:
         os.ftruncate(spool_fd, 0)  # keep the spool small over a long build
-    return True
