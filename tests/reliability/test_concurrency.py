@@ -25,6 +25,11 @@ def day(date, output):
     with open(output, "w") as handle:
         handle.write("".join(f"{date} line {i}\\n" for i in range(2000)))
 
+def tiny(date, output):
+    _ran(f"tiny {date}")
+    with open(output, "w") as handle:
+        handle.write(str(date))
+
 def month(inputs, output, interval):
     _ran(f"month {interval}")
     with open(output, "w") as handle:
@@ -44,6 +49,12 @@ rule month(interval: interval):
     python: acts.month
 
 target backfill: month(m) for m in months(2012-01 .. 2012-03)
+
+rule tiny(date: date):
+    output: "out/tiny/{date}.txt"
+    python: acts.tiny
+
+target tinies: tiny(d) for d in days(2010-01-01 .. 2015-06-30)
 """
 
 
@@ -64,6 +75,26 @@ def test_four_concurrent_builds_of_one_backfill_run_each_task_exactly_once(tmp_p
         assert text.count("\n") == days * 2000
     leftovers = [name for folder, _, names in os.walk(tmp_path / "out") for name in names if "flow-tmp" in name]
     assert leftovers == []
+
+
+def test_three_concurrent_builds_of_two_thousand_tiny_tasks_run_each_exactly_once(tmp_path):
+    # Tasks of microseconds travel to the workers as numbers in quick messages, many to a message,
+    # locked and re-checked by each build's main process: the three builds split the work.
+    import datetime
+
+    (tmp_path / "acts.py").write_text(ACTIONS)
+    (tmp_path / "Flowfile").write_text(textwrap.dedent(BACKFILL))
+    env = {"FLOW_TEST_DIR": str(tmp_path)}
+    builds = [start_flow(tmp_path, "build", "-j", "2", "-q", "tinies", env=env) for _ in range(3)]
+    results = [(build, *build.communicate(timeout=600)) for build in builds]
+    for build, out, err in results:
+        assert build.returncode == 0, out + err
+    first, last = datetime.date(2010, 1, 1), datetime.date(2015, 6, 30)
+    days = [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
+    ran = (tmp_path / "ran.log").read_text().splitlines()
+    assert sorted(ran) == sorted(f"tiny {day}" for day in days)  # every task, none twice
+    assert sorted(os.listdir(tmp_path / "out" / "tiny")) == sorted(f"{day}.txt" for day in days)
+    assert (tmp_path / "out" / "tiny" / "2013-02-28.txt").read_text() == "2013-02-28"
 
 
 def test_two_concurrent_builds_of_the_database_pipeline_under_j2_load_each_month_once(tmp_path, pg_dsn, pg_conn):
