@@ -6,7 +6,7 @@ import datetime as _dt
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain, compress, groupby, repeat
-from operator import attrgetter, itemgetter, methodcaller
+from operator import attrgetter, itemgetter, methodcaller, sub
 from typing import Union
 
 from flow.compiler.types import FORMATTERS, Interval, format_value
@@ -279,20 +279,37 @@ def group_tasks(tasks: list) -> list:
     `streams(2012-06-01 .. 2012-06-30)`; with gaps `streams(2012-06-01 .. 2012-06-10, 2012-06-12)`;
     with more parameters each range is written out: `rollup(eu, 2012-06-01 .. 2012-06-30), rollup(us, ...)`.
     """
-    by_rule: dict = {}
-    for task in tasks:
-        members = by_rule.get(task.name)
-        if members is None:
-            members = by_rule[task.name] = []
-        members.append(task)
+    names = list(map(_RULE_NAME, tasks))
+    rules = list(dict.fromkeys(names))
+    if len(rules) <= _PASSES_PER_RULE:  # a pass in C per rule: a build's summary of a million tasks
+        by_rule = {rules[0]: tasks} if len(rules) == 1 else \
+            {name: list(compress(tasks, map(name.__eq__, names))) for name in rules}
+    else:
+        by_rule = {}
+        for name, task in zip(names, tasks):
+            members = by_rule.get(name)
+            if members is None:
+                members = by_rule[name] = []
+            members.append(task)
     return [(len(members), _compress(name, members)) for name, members in by_rule.items()]
+
+
+_VALUES = attrgetter("values")
+# Up to this many rules, a summary groups tasks by rule with one pass in C per rule.
+_PASSES_PER_RULE = 16
 
 
 def _compress(name: str, tasks: list) -> str:
     """The tasks of one rule as a short text: ranges along one parameter, the rest listed."""
     info = tasks[0].info
     significant = info.significant
-    keys = list(dict.fromkeys(tuple(task.values[i] for i in significant) for task in tasks))
+    # each task's significant values, as tuples, without duplicates (built in C)
+    if not significant:
+        keys = [()]
+    elif len(significant) == 1:
+        keys = list(dict.fromkeys(zip(map(itemgetter(significant[0]), map(_VALUES, tasks)))))
+    else:
+        keys = list(dict.fromkeys(map(itemgetter(*significant), map(_VALUES, tasks))))
     if len(keys) == 1:
         return tasks[0].id
     # 1. Find the parameter to compress: the last one that varies and has a successor (date, interval, int).
@@ -343,6 +360,11 @@ def _listed(texts: list, total: int, counts: list = None) -> str:
 
 def _runs(values: list) -> list:
     """Sorted values cut into (first, last, count) runs where each value follows the previous one."""
+    if values[0].__class__ is _dt.date:  # days (hours and minutes are datetimes): the cuts found in C
+        ordinals = list(map(_dt.date.toordinal, values))
+        cuts = list(compress(range(1, len(values)), map((1).__ne__, map(sub, ordinals[1:], ordinals))))
+        starts, ends = [0, *cuts], [*cuts, len(values)]
+        return [(values[start], values[end - 1], end - start) for start, end in zip(starts, ends)]
     runs = []
     first = previous = values[0]
     count = 1
