@@ -58,15 +58,20 @@ target tinies: tiny(d) for d in days(2010-01-01 .. 2015-06-30)
 """
 
 
-def test_four_concurrent_builds_of_one_backfill_run_each_task_exactly_once(tmp_path):
+def _builds_at_once(tmp_path, target: str, count: int) -> list:
+    """Run `count` builds of the target at once (-j 2 each); every one must succeed; the actions that ran."""
     (tmp_path / "acts.py").write_text(ACTIONS)
     (tmp_path / "Flowfile").write_text(textwrap.dedent(BACKFILL))
     env = {"FLOW_TEST_DIR": str(tmp_path)}
-    builds = [start_flow(tmp_path, "build", "-j", "2", "-q", "backfill", env=env) for _ in range(4)]
+    builds = [start_flow(tmp_path, "build", "-j", "2", "-q", target, env=env) for _ in range(count)]
     results = [(build, *build.communicate(timeout=600)) for build in builds]
     for build, out, err in results:
         assert build.returncode == 0, out + err
-    ran = (tmp_path / "ran.log").read_text().splitlines()
+    return (tmp_path / "ran.log").read_text().splitlines()
+
+
+def test_four_concurrent_builds_of_one_backfill_run_each_task_exactly_once(tmp_path):
+    ran = _builds_at_once(tmp_path, "backfill", 4)
     expected = [f"day 2012-0{m}-{d:02d}" for m, days in ((1, 31), (2, 29), (3, 31)) for d in range(1, days + 1)]
     expected += [f"month 2012-0{m}" for m in (1, 2, 3)]
     assert sorted(ran) == sorted(expected)  # every task, none twice
@@ -82,16 +87,9 @@ def test_three_concurrent_builds_of_two_thousand_tiny_tasks_run_each_exactly_onc
     # locked and re-checked by each build's main process: the three builds split the work.
     import datetime
 
-    (tmp_path / "acts.py").write_text(ACTIONS)
-    (tmp_path / "Flowfile").write_text(textwrap.dedent(BACKFILL))
-    env = {"FLOW_TEST_DIR": str(tmp_path)}
-    builds = [start_flow(tmp_path, "build", "-j", "2", "-q", "tinies", env=env) for _ in range(3)]
-    results = [(build, *build.communicate(timeout=600)) for build in builds]
-    for build, out, err in results:
-        assert build.returncode == 0, out + err
+    ran = _builds_at_once(tmp_path, "tinies", 3)
     first, last = datetime.date(2010, 1, 1), datetime.date(2015, 6, 30)
     days = [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
-    ran = (tmp_path / "ran.log").read_text().splitlines()
     assert sorted(ran) == sorted(f"tiny {day}" for day in days)  # every task, none twice
     assert sorted(os.listdir(tmp_path / "out" / "tiny")) == sorted(f"{day}.txt" for day in days)
     assert (tmp_path / "out" / "tiny" / "2013-02-28.txt").read_text() == "2013-02-28"

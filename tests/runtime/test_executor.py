@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import textwrap
 
 import pytest
@@ -15,6 +14,8 @@ from flow.runtime.events import Events, ReporterListener
 from flow.runtime.executor import Executor, ExecutorSettings
 from flow.runtime.plan import Plan
 from flow.runtime.targets import Targets
+
+from tests.actions import action_module
 
 ACTIONS = '''
 import time
@@ -56,12 +57,8 @@ class FakeReporter:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    module = f"exec_actions_{os.getpid()}_{len(os.listdir(tmp_path))}"
-    (tmp_path / f"{module}.py").write_text(ACTIONS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path, module
-    sys.modules.pop(module, None)
+    with action_module(tmp_path, monkeypatch, ACTIONS, "exec_actions") as made:
+        yield made
 
 
 def settings(directory, jobs):

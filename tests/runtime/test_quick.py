@@ -21,6 +21,8 @@ from flow.runtime.runners.workers import WorkerPool
 from flow.runtime.state.local import LocalState
 from flow.runtime.targets import Targets
 
+from tests.actions import action_module
+
 ACTIONS = '''
 import os
 
@@ -61,12 +63,8 @@ class Recorder(Listener):
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    module = f"quick_actions_{os.getpid()}_{len(os.listdir(tmp_path))}"
-    (tmp_path / f"{module}.py").write_text(ACTIONS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path, module
-    sys.modules.pop(module, None)
+    with action_module(tmp_path, monkeypatch, ACTIONS, "quick_actions") as made:
+        yield made
 
 
 @pytest.fixture
