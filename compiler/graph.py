@@ -244,29 +244,30 @@ class TaskFactory:
         return out
 
     def _tasks_of_rule(self, rule_name: str, values_list: list) -> Optional[list]:
-        """_tasks_of for calls of one rule whose values are its keys, made in C when none or all of the tasks
-        exist (an aggregate's days are all new, or all known from a neighbour); None: take the general way."""
+        """_tasks_of for calls of one rule whose values are its keys, made in C (an aggregate's days: new when
+        the first is, else mostly known from a neighbour); None: take the general way."""
         info = self.rules[rule_name]
         if len(info.significant) != len(info.param_names):
             return None
         tasks = self._tasks.get(rule_name)
         if tasks is None:
             tasks = self._tasks[rule_name] = {}
-        found = list(map(tasks.get, values_list))
-        new = found.count(None)
-        if not new:
+        if not values_list or values_list[0] in tasks:
+            found = list(map(tasks.get, values_list))
+            if None in found:
+                return None
             return list(dict.fromkeys(found))  # each once, in order
-        if new != len(found):
-            return None
-        made = list(map(Task, repeat(info, new), values_list, info.output.format_all(values_list)))
+        # Made first, then interned with one dictionary lookup each (setdefault keeps a task already
+        # there): a look-up and an insert per new day were a tenth of growing a million-task graph.
+        made = list(map(Task, repeat(info), values_list, info.output.format_all(values_list)))
         before = len(tasks)
-        tasks.update(zip(values_list, made))
+        interned = list(map(tasks.setdefault, values_list, made))
         added = len(tasks) - before
         self._count += added
-        if added == new:
+        if added == len(made):
             return made
-        # the same values twice: the dictionary kept one task per key, the last made; each once, in order
-        return list(dict.fromkeys(map(tasks.__getitem__, values_list)))
+        # some were known (an overlapping interval's days) or the same values came twice: each once, in order
+        return list(dict.fromkeys(interned))
 
     def relative_range(self, name: str) -> list:
         """The values of a range relative to today, on this factory's clock."""

@@ -33,6 +33,7 @@ MAX_PATH_BYTES = 4000  # PATH_MAX is 4096 on Linux, with the same room for the t
 
 # The longest text of a value that prints as ASCII of a bounded length (years have 4 digits).
 _TEXT_LENGTHS = {t.FORMATTERS["date"]: 10, t.FORMATTERS["hour"]: 13, t.FORMATTERS["minute"]: 15}
+_ISOFORMAT = t.FORMATTERS["date"]
 # The plain placeholders' converters print no "/" (a str value holding one is refused: E803).
 _NO_SLASH = tuple(t.FORMATTERS.values())
 
@@ -113,8 +114,11 @@ class OutputPattern:
         if not one:
             return list(map(self.format, values_list))
         before, index, convert, after = one
-        locations = list(map(add, map(before.__add__, map(convert, map(itemgetter(index), values_list))),
-                             repeat(after)))
+        if convert is _ISOFORMAT:  # a backfill's days: written a month at a time
+            locations = t.iso_texts(list(map(itemgetter(index), values_list)), before, after)
+        else:
+            locations = list(map(add, map(before.__add__, map(convert, map(itemgetter(index), values_list))),
+                                 repeat(after)))
         longest = _TEXT_LENGTHS.get(convert)
         if longest is not None and len(before) + longest + len(after) <= MAX_NAME_BYTES // 4 \
                 and (before + after).isascii():

@@ -169,8 +169,12 @@ def run_order(to_run, requirements, closed: bool = False) -> list:
     append = order.append
 
     def at_once(task, below) -> bool:
-        if any(map(requirements, below)) or \
-                list(map(visited.get, below, repeat(pending))).count(False) != len(below):
+        if any(map(requirements, below)):
+            return False
+        if closed:  # not visited yet: not in the table at all (one probe each in C, no list)
+            if not visited.keys().isdisjoint(below):
+                return False
+        elif list(map(visited.get, below, repeat(pending))).count(False) != len(below):
             return False
         fresh = dict.fromkeys(below, True)
         if len(fresh) != len(below):  # a requirement listed twice: the general way orders it once

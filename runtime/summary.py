@@ -132,14 +132,16 @@ def render_dry_run(order, complete_count: int, missing_external: list) -> str:
 
 
 def dry_run_chunks(order: list, reasons: list, complete_count: int, missing_external: list,
-                   lines_per_chunk: int = 8192):
+                   lines_per_chunk: int = 8192, names: "list | None" = None):
     """render_dry_run's text in pieces of a few thousand lines, so a million tasks never sit in one string.
 
-    `order` lists the tasks and `reasons` the reason of each (two lists: no tuple per task). The lines
-    of each run of one rule's tasks are joined from their pieces in C (maps over the run): a Python
-    loop and an f-string per line were a quarter of a million-task dry run.
+    `order` lists the tasks and `reasons` the reason of each (two lists: no tuple per task); `names`,
+    each task's rule name, when the caller has them already. The lines of each run of one rule's tasks
+    are joined from their pieces in C (maps over the run): a Python loop and an f-string per line
+    were a quarter of a million-task dry run.
     """
-    names = list(map(_RULE_NAME, order))
+    if names is None:
+        names = list(map(_RULE_NAME, order))
     per_rule = Counter(names)  # in order of first appearance
     width = min(_id_width(order, names, per_rule), ID_COLUMN)
     pieces_of: dict = {}  # rule name -> (tasks, outputs, where they live, reasons' tails) -> pieces of lines

@@ -121,7 +121,11 @@ rule twice(interval: interval):
     assert factory.requirements(inside) == june_days[3:10]
     [both] = resolve(factory, "twice(2012-07)")
     assert [t.id for t in factory.requirements(both)] == ["streams(2012-07-02)", "streams(2012-07-01)"]
-    assert len(factory) == 4 + 7 + 27 + 2  # four intervals, their days once each
+    [may] = resolve(factory, "monthly(2012-05)")  # its first days are new, its last four the week's
+    may_days = factory.requirements(may)
+    assert [t.id for t in may_days] == [f"streams(2012-05-{d:02d})" for d in range(1, 32)]
+    assert may_days[27:] == week_days[:4] and may_days[27] is week_days[0]
+    assert len(factory) == 5 + 7 + 27 + 2 + 27  # five intervals, their days once each
 
 
 def test_a_call_given_the_loop_variable_makes_the_same_tasks_as_any_other_comprehension():

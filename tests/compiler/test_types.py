@@ -161,3 +161,22 @@ def test_a_range_of_months_is_the_months_shifted_one_by_one():
         assert [(str(m), m.end) for m in made] == [(str(m), m.end) for m in shifted]
     with pytest.raises(t.TypeError_, match="9999-12"):
         t.intervals_between("month", t.parse_interval("9999-10"), t.parse_interval("9999-12-05"))
+
+
+@settings(max_examples=300, derandomize=True)
+@given(intervals(), st.booleans())
+def test_iso_texts_are_each_days_isoformat(interval, shuffled):
+    # iso_texts writes days that run one after another a month at a time (a backfill's outputs):
+    # the same text as isoformat, across months, leap days and years, and for days out of order
+    days = interval.days
+    if shuffled:
+        days = days[::2] + days[1::2]
+    assert t.iso_texts(days, "data/s_", ".tsv") == [f"data/s_{day.isoformat()}.tsv" for day in days]
+    assert t.iso_texts(days) == [day.isoformat() for day in days]
+
+
+def test_iso_texts_at_the_ends_of_the_calendar():
+    for first, last in [(dt.date(1, 1, 1), dt.date(1, 3, 2)), (dt.date(9999, 11, 20), dt.date(9999, 12, 31)),
+                        (dt.date(2000, 2, 27), dt.date(2000, 3, 1)), (dt.date(1900, 2, 27), dt.date(1900, 3, 1))]:
+        days = t.days_between(first, last)
+        assert t.iso_texts(days, "x") == ["x" + day.isoformat() for day in days]
