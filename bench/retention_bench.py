@@ -25,9 +25,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from flow.runtime.tasklog import log_file  # noqa: E402
 from flow.runtime.history import History  # noqa: E402
 from flow.runtime.state.local import LocalState  # noqa: E402
+from flow.runtime.tasklog import log_file  # noqa: E402
 
 
 def make_history(flow_dir: str, runs: int, per_run: int) -> None:
