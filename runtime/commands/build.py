@@ -373,14 +373,14 @@ def _dry_run(project, to_run, forced, finished, missing, stream, names, json_roo
         _show_clock(project, names, stream)
     # every task to run was expanded by the walk; with nothing complete or missing, all it met are to run
     order = run_order(to_run, walked_requirements, closed=not finished and not missing)
-    names = list(map(_RULE_NAME, order))  # each task's rule, for the reasons and the text
-    reasons = _reasons(project, order, forced, finished, names)
+    rule_names = list(map(_RULE_NAME, order))  # each task's rule, for the reasons and the text
+    reasons = _reasons(project, order, forced, finished, rule_names)
     if json_roots is not None:
         from .jsonout import dry_run, write
 
         write(dry_run(project, json_roots, list(zip(order, reasons)), finished, missing), stream)
         return EXIT_MISSING_EXTERNAL if missing else EXIT_OK
-    for chunk in dry_run_chunks(order, reasons, len(finished), missing, names=names):  # never all in one string
+    for chunk in dry_run_chunks(order, reasons, len(finished), missing, names=rule_names):  # never all in one string
         stream.write(chunk)
     text = _batch_note(to_run) if any(info.batch for info in project.checked.rules.values()) else ""
     for note in project.notes():
