@@ -243,10 +243,11 @@ class Executor:
 
     def _is_quick(self, task) -> bool:
         """Whether the task may travel in a quick message: its rule is known to be quick, and it is not forced."""
-        if task.__class__ is Batch or (self.forced and task in self.forced):
-            return False
-        # asked each time: a rule whose message killed a worker is quick no more
-        return self._quick_runner.message_size(task) > 1
+        return not self._travels_alone(task) and self._quick_runner.message_size(task) > 1
+
+    def _travels_alone(self, task) -> bool:
+        """Whether the task goes as a job whatever its rule: a batch, or forced (asked per task)."""
+        return task.__class__ is Batch or bool(self.forced and task in self.forced)
 
     def _start_quick(self, runner, queue: bool) -> None:
         """Send the next ready tasks of quick rules in one quick message, which a worker runs from their numbers.
@@ -257,15 +258,14 @@ class Executor:
         plan = self.plan
         first = plan.peek()
         quick_rules: dict = {}  # rule name -> whether its tasks may join: asked once per rule, not per task
-        forced = self.forced
 
         def joins(task) -> bool:
-            if task.__class__ is Batch or (forced and task in forced):
+            if self._travels_alone(task):
                 return False
             name = task.info.name
             verdict = quick_rules.get(name)
-            if verdict is None:
-                verdict = quick_rules[name] = self._runner_of(task) is runner and self._is_quick(task)
+            if verdict is None:  # asked per message: a rule whose message killed a worker is quick no more
+                verdict = quick_rules[name] = self._runner_of(task) is runner and runner.message_size(task) > 1
             return verdict
 
         tasks = plan.take_while(runner.message_size(first), joins)
@@ -293,7 +293,7 @@ class Executor:
                 continue
             keys[task] = key
             locked.append(task)
-            if not target.transactional and (target.recheck_after_lock or locks.taken_over(key)):
+            if self._may_be_made(target, key):
                 check.append(task)
         made = targets.complete(check) if check else None
         if not made:
@@ -324,6 +324,12 @@ class Executor:
             _, started, duration, error, log_path, tail = outcome
             self._finish(task, 1, False, error, log_path, tail, duration, started)
 
+    def _may_be_made(self, target, key) -> bool:
+        """Whether another flow may have completed a task between our plan and our lock, so its output is
+        asked again (a transactional target's action re-checks under its own lock; a coordinator knows
+        when another process held the lock)."""
+        return not target.transactional and (target.recheck_after_lock or self.state.taken_over(key))
+
     def _lock_refused(self, task) -> None:
         """Another flow holds the task's lock: wait for it (`--wait`, the default), or skip the task."""
         self._give_back(task)  # to whoever can run meanwhile; taken again when the lock is
@@ -348,10 +354,7 @@ class Executor:
                 self._lock_refused(task)
                 return
             self._keys[task] = key
-            # another flow may have completed it between our plan and our lock (a transactional
-            # target's action re-checks under its own lock; a coordinator knows when it may have)
-            if task not in self.forced and not target.transactional and (target.recheck_after_lock
-                                                                         or locks.taken_over(key)):
+            if task not in self.forced and self._may_be_made(target, key):
                 if target.complete([task]):
                     self._unlock(task)
                     self._finished_event(TaskEvent("complete", task, 1, time.time()))

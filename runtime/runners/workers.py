@@ -268,35 +268,29 @@ class WorkerPool(Runner):
             result = Result(message[0].seq, False, f"the worker process died (exit code {code})", None, None, 0.0)
             return [(result, None, orphans)]
         message = worker.sent.popleft()
-        durations = self._durations
         if message.__class__ is QuickMessage:
             for rule, (count, seconds) in results.seconds.items():
-                stats = durations.get(rule)
-                if stats is None:
-                    durations[rule] = [count, seconds]
-                else:
-                    stats[0] += count
-                    stats[1] += seconds
-                self._sizes[rule] = self._size_from_durations(rule)
+                self._observe(rule, count, seconds)
             ended = [(results, None, ())]
             self._next_or_idle(worker, ended)
             return ended
         ended = []
-        rules = set()
         for job, result in zip(message, results):
             if result.ok:
-                stats = durations.get(job.rule)
-                if stats is None:
-                    durations[job.rule] = [1, result.duration]
-                else:
-                    stats[0] += 1
-                    stats[1] += result.duration
-                rules.add(job.rule)
+                self._observe(job.rule, 1, result.duration)
             ended.append((result, None, ()))
-        for rule in rules:
-            self._sizes[rule] = self._size_from_durations(rule)
         self._next_or_idle(worker, ended)
         return ended
+
+    def _observe(self, rule: str, count: int, seconds: float) -> None:
+        """`count` more tasks of the rule ended well in `seconds` together: how many one message may carry now."""
+        stats = self._durations.get(rule)
+        if stats is None:
+            self._durations[rule] = [count, seconds]
+        else:
+            stats[0] += count
+            stats[1] += seconds
+        self._sizes[rule] = self._size_from_durations(rule)
 
     def _next_or_idle(self, worker: Worker, ended: list) -> None:
         """After a reply: say which message started behind it (in the last entry), or make the worker idle."""
